@@ -1,0 +1,23 @@
+"""``GET /healthz``: does the store answer, and does every scrapyd node?"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.api import platform_of
+
+
+async def healthz(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    store_ok = await platform.store.ping()
+    nodes = await platform.nodes.health()
+    healthy = store_ok and all(node.ok for node in nodes)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "store": {"ok": store_ok},
+        "nodes": [asdict(node) for node in nodes],
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,157 @@
+"""ScrapeThis-style jobs and spiders: ``/api/v1/spiders`` and ``/api/v1/jobs``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gateway.api import platform_of
+from gateway.errors import BadRequest, NotFound
+from gateway.http import api_key_of, json_object, query_int, timestamp
+from gateway.jobs import Job, JobStatus
+from gateway.scrapyd import iterate_body
+from gateway.spiders import Spider
+
+DEFAULT_ITEMS_PAGE = 1000
+MAX_ITEMS_PAGE = 10000
+
+
+async def list_spiders(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    limit = query_int(request, "limit", default=200, minimum=1, maximum=1000)
+    spiders = await platform.catalog.search(request.query_params.get("name") or None, limit)
+    return JSONResponse([_spider(spider) for spider in spiders])
+
+
+async def start_job(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    key = api_key_of(request)
+    body = await json_object(request)
+    arguments = body.get("arguments")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise BadRequest("arguments must be a JSON object of spider arguments")
+    spider_id, spider_name, project = body.get("spider_id"), body.get("spider_name"), body.get("project")
+    if spider_id is not None and (not isinstance(spider_id, str) or not _is_uuid(spider_id)):
+        raise BadRequest("spider_id must be a spider's UUID")
+    if spider_name is not None and not isinstance(spider_name, str):
+        raise BadRequest("spider_name must be a string")
+    if project is not None and not isinstance(project, str):
+        raise BadRequest("project must be a string")
+    if spider_id:
+        spider = await platform.catalog.get(spider_id)
+    elif spider_name:
+        spider = await platform.catalog.find(spider_name, project)
+    else:
+        raise BadRequest("Missing spider_id or spider_name")
+    job = await platform.jobs.start(key, spider, arguments)
+    return JSONResponse({"jobId": job.id, "status": job.status.value})
+
+
+async def list_jobs(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    key = api_key_of(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in JobStatus.__members__.values():
+        raise BadRequest(f"status must be one of {', '.join(JobStatus)}")
+    limit = query_int(request, "limit", default=50, minimum=1, maximum=1000)
+    jobs = await platform.jobs.search(
+        key,
+        status=JobStatus(status) if status else None,
+        spider_id=request.query_params.get("spider_id") or None,
+        limit=limit,
+    )
+    spiders = await _spiders_of(request, jobs)
+    return JSONResponse([_job(job, spiders.get(job.spider_id), with_repo_path=True) for job in jobs])
+
+
+async def get_job(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    job = await platform.jobs.get(api_key_of(request), request.path_params["job_id"])
+    spiders = await _spiders_of(request, [job])
+    return JSONResponse(_job(job, spiders.get(job.spider_id), with_repo_path=False))
+
+
+async def cancel_job(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    await platform.jobs.cancel(api_key_of(request), request.path_params["job_id"])
+    return JSONResponse({"ok": True, "message": "Job cancelled"})
+
+
+async def job_items(request: Request) -> Response:
+    """The job's items as JSON lines, ``limit`` from ``offset``; headers give the total and the next page."""
+    platform = platform_of(request)
+    offset = query_int(request, "offset", default=0, minimum=0, maximum=2**62)
+    limit = query_int(request, "limit", default=DEFAULT_ITEMS_PAGE, minimum=1, maximum=MAX_ITEMS_PAGE)
+    page = await platform.jobs.item_page(api_key_of(request), request.path_params["job_id"], offset, limit)
+    headers = {"X-Total-Count": str(page.total)}
+    following = offset + len(page.items)
+    if following < page.total:
+        next_url = request.url.include_query_params(offset=following, limit=limit)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+        headers["X-Next-Offset"] = str(following)
+    body = "".join(f"{item}\n" for item in page.items)
+    return Response(body, media_type="application/x-ndjson", headers=headers)
+
+
+async def job_log(request: Request) -> StreamingResponse:
+    platform = platform_of(request)
+    response = await platform.jobs.open_log(api_key_of(request), request.path_params["job_id"])
+    return StreamingResponse(iterate_body(response), media_type="text/plain; charset=utf-8")
+
+
+async def _spiders_of(request: Request, jobs: list[Job]) -> dict[str, Spider]:
+    platform = platform_of(request)
+    spiders: dict[str, Spider] = {}
+    for spider_id in {job.spider_id for job in jobs}:
+        try:
+            spiders[spider_id] = await platform.catalog.get(spider_id)
+        except NotFound:
+            continue
+    return spiders
+
+
+def _spider(spider: Spider) -> dict[str, Any]:
+    return {
+        "id": spider.id,
+        "name": spider.name,
+        "project": spider.project,
+        "version": spider.version,
+        "repo_path": spider.repo_path,
+        "description": None,
+        "settings": {},
+        "created_at": timestamp(spider.created_at),
+        "updated_at": timestamp(spider.updated_at),
+    }
+
+
+def _job(job: Job, spider: Spider | None, *, with_repo_path: bool) -> dict[str, Any]:
+    nested: dict[str, Any] = {"id": job.spider_id, "name": job.spider_name}
+    if with_repo_path:
+        nested["repo_path"] = spider.repo_path if spider else None
+    return {
+        "id": job.id,
+        "spider_id": job.spider_id,
+        "status": job.status.value,
+        "items_scraped": job.items_scraped,
+        "user_id": job.tenant_id,
+        "created_at": timestamp(job.created_at),
+        "started_at": timestamp(job.started_at),
+        "finished_at": timestamp(job.finished_at),
+        "project": job.project,
+        "arguments": job.arguments,
+        "error": job.error,
+        "spider": nested,
+    }
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,68 @@
+"""The gateway application: every route of every API dialect, in one list."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from gateway.api import health, scrapethis, scrapyd_compat
+from gateway.errors import GatewayError
+from gateway.http import (
+    ApiKeyMiddleware,
+    CleanPathMiddleware,
+    on_gateway_error,
+    on_http_exception,
+    on_unexpected_error,
+)
+from gateway.platform import Platform
+
+PUBLIC_PATHS = ("/healthz",)
+
+
+def create_app(platform: Platform) -> Starlette:
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        # Jobs and spiders (ScrapeThis)
+        Route("/api/v1/spiders", scrapethis.list_spiders, methods=["GET"]),
+        Route("/api/v1/jobs", scrapethis.list_jobs, methods=["GET"]),
+        Route("/api/v1/jobs", scrapethis.start_job, methods=["POST"]),
+        Route("/api/v1/jobs/{job_id}", scrapethis.get_job, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}", scrapethis.cancel_job, methods=["DELETE"]),
+        Route("/api/v1/jobs/{job_id}/items", scrapethis.job_items, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}/log", scrapethis.job_log, methods=["GET"]),
+        # Deploy and run (scrapyd-compatible, at the host root)
+        Route("/daemonstatus.json", scrapyd_compat.daemon_status, methods=["GET"]),
+        Route("/addversion.json", scrapyd_compat.add_version, methods=["POST"]),
+        Route("/listprojects.json", scrapyd_compat.list_projects, methods=["GET"]),
+        Route("/listversions.json", scrapyd_compat.list_versions, methods=["GET"]),
+        Route("/listspiders.json", scrapyd_compat.list_spiders, methods=["GET"]),
+        Route("/delversion.json", scrapyd_compat.delete_version, methods=["POST"]),
+        Route("/delproject.json", scrapyd_compat.delete_project, methods=["POST"]),
+        Route("/schedule.json", scrapyd_compat.schedule, methods=["POST"]),
+        Route("/cancel.json", scrapyd_compat.cancel, methods=["POST"]),
+        Route("/listjobs.json", scrapyd_compat.list_jobs, methods=["GET"]),
+        Route("/status.json", scrapyd_compat.job_status, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(CleanPathMiddleware),
+            Middleware(
+                ApiKeyMiddleware,
+                keys=platform.keys,
+                limiter=platform.limiter,
+                default_rate_per_minute=platform.settings.rate_limit_per_minute,
+                public_paths=PUBLIC_PATHS,
+            ),
+        ],
+        exception_handlers={
+            GatewayError: on_gateway_error,
+            HTTPException: on_http_exception,
+            Exception: on_unexpected_error,
+        },
+        lifespan=platform.lifespan,
+    )
+    app.state.platform = platform
+    return app

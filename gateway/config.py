@@ -1,0 +1,90 @@
+"""Gateway settings: defaults, overridden by a TOML file, then environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "GATEWAY_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class Settings(BaseModel):
+    """Everything an operator can set. Each field is also ``GATEWAY_<NAME>`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    # scrapyd nodes as http://user:password@host:port; none means one embedded local node.
+    scrapyd_urls: tuple[str, ...] = ()
+    scrapyd_port: int = Field(6800, ge=1, le=65535)
+    deploy_builtin_project: bool = True
+    # Requests per minute and key, unless the key has its own limit.
+    rate_limit_per_minute: int = Field(600, ge=1)
+    # How often running jobs are reconciled with scrapyd and their feeds read.
+    sync_interval: float = Field(0.2, gt=0, le=60)
+    # After a cancel, how long a spider may shut down gracefully before it is killed.
+    cancel_grace_seconds: float = Field(10.0, ge=0)
+    # How long a node may be unreachable before its running jobs end as error.
+    node_lost_after_seconds: float = Field(30.0, gt=0)
+    log_level: str = "info"
+
+    @field_validator("scrapyd_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.sqlite3').resolve()}"
+
+    @property
+    def embedded_node(self) -> bool:
+        return not self.scrapyd_urls
+
+
+def load_settings(
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the sources in order of precedence: flags, environment, config file, defaults."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = Path(environ[f"{ENV_PREFIX}CONFIG"])
+
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+    for name in Settings.model_fields:
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if env_name in environ:
+            values[name] = environ[env_name]
+    values.update({name: value for name, value in (flags or {}).items() if value is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,321 @@
+"""Jobs: one run of one spider on one scrapyd node, owned by one tenant.
+
+State machine: pending → running → finished | cancelled | error. ``JobService`` starts, reads and
+cancels jobs for every API dialect; ``gateway.sync`` moves them along as scrapyd reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, func, insert, select, update
+
+from gateway.errors import BadRequest, Conflict, NotFound, PaymentRequired
+from gateway.keys import ApiKey
+from gateway.nodes import NodePool
+from gateway.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
+from gateway.spiders import Spider, SpiderCatalog
+from gateway.store import Store
+from gateway.store.tables import items, jobs
+
+log = logging.getLogger(__name__)
+
+# scrapyd's schedule.json takes these form fields for itself; as spider arguments they would vanish.
+RESERVED_ARGUMENTS = frozenset({"project", "spider", "jobid", "priority", "setting", "name", "settings"})
+_ARGUMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
+# Linux caps one argv string at 128 KiB; arguments travel to the spider as argv.
+MAX_ARGUMENT_BYTES = 64 * 1024
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.ERROR)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    tenant_id: str
+    api_key_id: str | None
+    spider_id: str
+    project: str
+    spider_name: str
+    version: str | None
+    arguments: dict[str, Any]
+    settings: dict[str, str]
+    priority: float
+    node: str | None
+    dispatched_at: datetime | None
+    status: JobStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    items_scraped: int
+    feed_offset: int
+    pid: int | None
+    close_reason: str | None
+    exit_code: int | None
+    error: str | None
+    cancel_requested_at: datetime | None
+    kill_sent_at: datetime | None
+    settled: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        values = dict(row)
+        values["status"] = JobStatus(values["status"])
+        values["settled"] = bool(values["settled"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    items: list[str]
+    total: int
+    offset: int
+
+
+def encode_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
+    """Spider arguments as scrapyd passes them (``-a name=value``): strings as is, the rest as JSON."""
+    encoded: dict[str, str] = {}
+    for name, value in arguments.items():
+        if not isinstance(name, str) or not _ARGUMENT_NAME.fullmatch(name):
+            raise BadRequest(
+                f"invalid argument name {name!r}: start with a letter, then letters, digits or '_'"
+            )
+        if name in RESERVED_ARGUMENTS:
+            raise BadRequest(f"argument name {name!r} is reserved by scrapyd; rename the spider argument")
+        encoded[name] = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if sum(len(name) + len(value.encode()) for name, value in encoded.items()) > MAX_ARGUMENT_BYTES:
+        raise BadRequest(f"arguments are larger than {MAX_ARGUMENT_BYTES // 1024} KiB in all")
+    return encoded
+
+
+def check_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    for name in settings:
+        if not _SETTING_NAME.fullmatch(name):
+            raise BadRequest(f"invalid Scrapy setting name {name!r}")
+    return dict(settings)
+
+
+class JobService:
+    """Starts, reads and cancels jobs on behalf of an API key."""
+
+    def __init__(self, store: Store, nodes: NodePool, catalog: SpiderCatalog) -> None:
+        self._store = store
+        self._nodes = nodes
+        self._catalog = catalog
+
+    async def start(
+        self,
+        key: ApiKey,
+        spider: Spider,
+        arguments: Mapping[str, Any],
+        *,
+        settings: Mapping[str, str] | None = None,
+        version: str | None = None,
+        priority: float = 0.0,
+        job_id: str | None = None,
+    ) -> Job:
+        """Record a pending job and put it in a node's queue (or leave it for the sync when none answers)."""
+        if key.out_of_credits:
+            raise PaymentRequired()
+        encode_arguments(arguments)
+        settings = check_settings(settings or {})
+        if job_id is not None and not _JOB_ID.fullmatch(job_id):
+            raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
+        job_id = job_id or uuid.uuid4().hex
+        client = await self._pick_node()
+        now = datetime.now(UTC)
+        async with self._store.write() as db:
+            if (await db.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first() is not None:
+                raise Conflict(f"a job with id {job_id} exists already")
+            await db.execute(
+                insert(jobs).values(
+                    id=job_id,
+                    tenant_id=key.tenant_id,
+                    api_key_id=key.id,
+                    spider_id=spider.id,
+                    project=spider.project,
+                    spider_name=spider.name,
+                    version=version,
+                    arguments=dict(arguments),
+                    settings=settings,
+                    priority=priority,
+                    node=client.node.name if client else None,
+                    dispatched_at=now if client else None,
+                    status=JobStatus.PENDING,
+                    created_at=now,
+                    items_scraped=0,
+                    feed_offset=0,
+                    settled=False,
+                )
+            )
+        job = await self._load(job_id)
+        if client is not None:
+            try:
+                await self.send_to_node(client, job)
+            except ScrapydError as exc:
+                async with self._store.write() as db:
+                    await db.execute(delete(jobs).where(jobs.c.id == job_id))
+                await self._catalog.refresh_quietly(spider.project)
+                if "not found" in exc.message:
+                    raise NotFound(f"Spider not found: {exc.message}") from exc
+                raise BadRequest(exc.message) from exc
+        return await self._load(job_id)
+
+    async def send_to_node(self, client: ScrapydClient, job: Job) -> None:
+        """Schedule ``job`` on ``client``'s node. If the node surely did not get it, mark it undispatched."""
+        try:
+            await client.schedule(
+                project=job.project,
+                spider=job.spider_name,
+                job_id=job.id,
+                arguments=encode_arguments(job.arguments),
+                settings=job.settings,
+                version=job.version,
+                priority=job.priority,
+            )
+        except NodeUnreachable as exc:
+            log.warning("job %s waits for a node: %s", job.id, exc)
+            if isinstance(exc.__cause__, httpx.ConnectError):
+                async with self._store.write() as db:
+                    await db.execute(update(jobs).where(jobs.c.id == job.id).values(dispatched_at=None))
+
+    async def get(self, key: ApiKey, job_id: str) -> Job:
+        """The key's tenant's job; another tenant's job is not found, exactly like a missing one."""
+        async with self._store.read() as db:
+            row = (
+                await db.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.tenant_id == key.tenant_id))
+            ).first()
+        if row is None:
+            raise NotFound("Job not found")
+        return Job.from_row(row._mapping)
+
+    async def search(
+        self,
+        key: ApiKey,
+        *,
+        status: JobStatus | None = None,
+        spider_id: str | None = None,
+        project: str | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        """The tenant's jobs, newest first."""
+        query = (
+            select(jobs)
+            .where(jobs.c.tenant_id == key.tenant_id)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        if spider_id is not None:
+            query = query.where(jobs.c.spider_id == spider_id)
+        if project is not None:
+            query = query.where(jobs.c.project == project)
+        async with self._store.read() as db:
+            return [Job.from_row(row._mapping) for row in await db.execute(query)]
+
+    async def cancel(self, key: ApiKey, job_id: str) -> tuple[Job, str | None]:
+        """Stop the job: dropped from its queue if pending, signalled if running (killed after a grace).
+
+        Returns the job and the state it was in on its node (pending, running, or None).
+        """
+        job = await self.get(key, job_id)
+        if job.status.ended:
+            raise Conflict(f"Job already {job.status.value}")
+        client = self._nodes.get(job.node) if job.node else None
+        prevstate: str | None = None
+        process_may_run = False
+        if client is not None and job.dispatched_at is not None:
+            try:
+                prevstate = await client.cancel(job.project, job.id)
+                if prevstate is None and await self._finished_on_node(client, job):
+                    raise Conflict("Job already finished")
+                process_may_run = prevstate == "running"
+            except NodeUnreachable:
+                process_may_run = job.status == JobStatus.RUNNING
+            except ScrapydError as exc:
+                log.warning("cancel of job %s: scrapyd said %s", job.id, exc.message)
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"status": JobStatus.CANCELLED, "cancel_requested_at": now}
+        if not process_may_run:
+            # Nothing runs: no feed will grow, so the job is settled now.
+            values |= {"finished_at": now, "settled": True}
+        async with self._store.write() as db:
+            result = await db.execute(
+                update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False)).values(**values)
+            )
+        if result.rowcount != 1:
+            raise Conflict("Job already ended")
+        return await self._load(job.id), prevstate
+
+    async def item_page(self, key: ApiKey, job_id: str, offset: int, limit: int) -> ItemPage:
+        """Items of the job in the order they were scraped, as the JSON documents the spider exported."""
+        job = await self.get(key, job_id)
+        query = (
+            select(items.c.data)
+            .where(items.c.job_id == job.id, items.c.seq >= offset)
+            .order_by(items.c.seq)
+            .limit(limit)
+        )
+        async with self._store.read() as db:
+            page = [row.data for row in await db.execute(query)]
+            total = (
+                await db.execute(select(func.count()).select_from(items).where(items.c.job_id == job.id))
+            ).scalar_one()
+        return ItemPage(items=page, total=int(total), offset=offset)
+
+    async def open_log(self, key: ApiKey, job_id: str) -> httpx.Response:
+        """The job's log, streamed from the node that ran it (close the response when done)."""
+        job = await self.get(key, job_id)
+        client = self._nodes.get(job.node) if job.node else None
+        if client is None or job.dispatched_at is None:
+            raise NotFound("No log yet: the job has not reached a node")
+        try:
+            response = await client.open_log(job.project, job.spider_name, job.id)
+        except NodeUnreachable as exc:
+            raise NotFound(f"The log is on node {client.node.name}, which does not answer") from exc
+        if response is None:
+            raise NotFound(
+                "No log yet: the job has not started" if job.status == JobStatus.PENDING else "Log not found"
+            )
+        return response
+
+    async def _pick_node(self) -> ScrapydClient | None:
+        try:
+            return await self._nodes.pick()
+        except NodeUnreachable:
+            return None
+
+    async def _finished_on_node(self, client: ScrapydClient, job: Job) -> bool:
+        try:
+            return (await client.list_jobs()).state_of(job.id) == "finished"
+        except (NodeUnreachable, ScrapydError):
+            return False
+
+    async def _load(self, job_id: str) -> Job:
+        async with self._store.read() as db:
+            row = (await db.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        if row is None:
+            raise NotFound("Job not found")
+        return Job.from_row(row._mapping)

@@ -1,0 +1,147 @@
+"""The gateway's tables. Changes to them come with a migration under ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a time zone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if isinstance(value, datetime) else None
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("rate_limit_per_minute", Integer, nullable=True),
+    Column("credits_limit", BigInteger, nullable=True),
+    Column("credits_used", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+eggs = Table(
+    "eggs",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("version", String(200), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # Module path of each spider found in the egg, by spider name.
+    Column("spider_paths", JSON, nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+)
+
+spiders = Table(
+    "spiders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", String(200), nullable=True),
+    Column("repo_path", String(500), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project", "name"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # The same id is scrapyd's jobid, so a job is one name everywhere.
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
+    Column("spider_id", String(36), nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("spider_name", String(200), nullable=False),
+    Column("version", String(200), nullable=True),
+    Column("arguments", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("priority", Float, nullable=False),
+    Column("node", String(200), nullable=True),
+    # When the job was last sent to its node's queue; None while it waits for a node.
+    Column("dispatched_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("items_scraped", BigInteger, nullable=False),
+    Column("feed_offset", BigInteger, nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("close_reason", String(100), nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("cancel_requested_at", UTCDateTime, nullable=True),
+    Column("kill_sent_at", UTCDateTime, nullable=True),
+    # True once the process is gone and its feed fully ingested: nothing about the job changes after.
+    Column("settled", Boolean, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "settled"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("job_id", String(64), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    # The item exactly as the feed exported it: one JSON document.
+    Column("data", Text, nullable=False),
+)

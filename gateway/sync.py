@@ -1,0 +1,221 @@
+"""The job sync: a background loop that keeps every unsettled job in step with its scrapyd node.
+
+Each tick it sends waiting jobs to a node, reads each node's ``listjobs.json`` once, moves jobs
+along the state machine, ingests their feeds, kills cancelled jobs that outstay the grace period,
+and settles ended jobs from the outcome their runner wrote at the end of the log. The store is the
+source of truth, so a gateway restart resumes exactly where the last tick left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from gateway.feeds import FeedIngest
+from gateway.jobs import Job, JobService, JobStatus
+from gateway.nodes import NodePool
+from gateway.scrapyd import NodeJobs, NodeUnreachable, ScrapydClient, ScrapydError
+from gateway.store import Store
+from gateway.store.tables import jobs
+from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_BYTES = 64 * 1024
+# A pending job its node does not know is sent again only after this long, so that a schedule call
+# still under way (another tick, another gateway process) is never doubled.
+REDISPATCH_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    interval: float = 0.2
+    cancel_grace: timedelta = timedelta(seconds=10)
+    node_lost_after: timedelta = timedelta(seconds=30)
+
+
+class JobSync:
+    def __init__(
+        self,
+        store: Store,
+        nodes: NodePool,
+        job_service: JobService,
+        policy: SyncPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._nodes = nodes
+        self._job_service = job_service
+        self._policy = policy
+        self._clock = clock
+        self._feeds = FeedIngest(store)
+        self._unreachable_since: dict[str, float] = {}
+
+    async def run(self) -> None:
+        """Tick until cancelled; a failing tick is logged and the next one tries again."""
+        while True:
+            started = time.monotonic()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job sync tick failed")
+            await asyncio.sleep(max(0.0, self._policy.interval - (time.monotonic() - started)))
+
+    async def tick(self) -> None:
+        unsettled = await self._unsettled()
+        waiting = [job for job in unsettled if job.status == JobStatus.PENDING and job.dispatched_at is None]
+        for job in waiting:
+            await self._dispatch(job)
+        by_node: dict[str, list[Job]] = defaultdict(list)
+        for job in unsettled:
+            if job.node is not None and job.dispatched_at is not None:
+                by_node[job.node].append(job)
+        work = []
+        for name, node_jobs in by_node.items():
+            client = self._nodes.get(name)
+            if client is not None:
+                work.append(self._sync_node(client, node_jobs))
+                continue
+            for job in node_jobs:
+                await self._settle(job, JobOutcome(), f"node {name} is no longer configured")
+        await asyncio.gather(*work)
+
+    async def _sync_node(self, client: ScrapydClient, node_jobs: list[Job]) -> None:
+        asked_at = self._clock()
+        try:
+            snapshot = await client.list_jobs()
+        except (NodeUnreachable, ScrapydError) as exc:
+            await self._node_unreachable(client, node_jobs, exc)
+            return
+        self._unreachable_since.pop(client.node.name, None)
+        for job in node_jobs:
+            try:
+                await self._sync_job(client, snapshot, asked_at, job)
+            except (NodeUnreachable, ScrapydError) as exc:
+                log.warning("job %s: %s", job.id, exc)
+
+    async def _sync_job(
+        self, client: ScrapydClient, snapshot: NodeJobs, asked_at: datetime, job: Job
+    ) -> None:
+        state = snapshot.state_of(job.id)
+        if state == "pending":
+            return
+        if state == "running":
+            await self._follow_running(client, snapshot, job)
+            return
+        if state is None and job.status == JobStatus.PENDING:
+            await self._find_lost_pending(client, asked_at, job)
+            return
+        # The process is gone: finished, or vanished with its node's memory (a scrapyd restart).
+        await self._feeds.ingest(client, job)
+        tail = await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES)
+        outcome = parse_outcome(tail or "")
+        vanished = (
+            None if state == "finished" else f"node {client.node.name} lost the job (scrapyd restarted?)"
+        )
+        await self._settle(job, outcome, vanished)
+
+    async def _follow_running(self, client: ScrapydClient, snapshot: NodeJobs, job: Job) -> None:
+        now = self._clock()
+        running = snapshot.running[job.id]
+        if job.status == JobStatus.PENDING:
+            await self._update(job, status=JobStatus.RUNNING, started_at=now, pid=running.pid)
+        elif job.pid is None and running.pid is not None:
+            await self._update(job, pid=running.pid)
+        await self._feeds.ingest(client, job)
+        if (
+            job.cancel_requested_at is not None
+            and job.kill_sent_at is None
+            and now - job.cancel_requested_at >= self._policy.cancel_grace
+        ):
+            log.info("job %s outlived its cancel grace period: killing it", job.id)
+            await client.cancel(job.project, job.id, signal="KILL")
+            await self._update(job, kill_sent_at=now)
+
+    async def _find_lost_pending(self, client: ScrapydClient, asked_at: datetime, job: Job) -> None:
+        if job.dispatched_at is None or job.dispatched_at > asked_at - REDISPATCH_AFTER:
+            return
+        if await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES) is not None:
+            # It ran while nobody watched; the log tells how it ended.
+            await self._sync_job(client, NodeJobs(frozenset(), {}, frozenset({job.id})), asked_at, job)
+            return
+        log.warning("job %s is unknown to node %s: sending it again", job.id, client.node.name)
+        await self._update(job, dispatched_at=self._clock())
+        await self._job_service.send_to_node(client, job)
+
+    async def _dispatch(self, job: Job) -> None:
+        try:
+            client = await self._nodes.pick()
+        except NodeUnreachable:
+            return
+        claimed = await self._update(
+            job, guard_undispatched=True, node=client.node.name, dispatched_at=self._clock()
+        )
+        if claimed:
+            try:
+                await self._job_service.send_to_node(client, job)
+            except ScrapydError as exc:
+                await self._settle(job, JobOutcome(), f"scrapyd refused the job: {exc.message}")
+
+    async def _node_unreachable(self, client: ScrapydClient, node_jobs: list[Job], exc: Exception) -> None:
+        name = client.node.name
+        since = self._unreachable_since.setdefault(name, time.monotonic())
+        if time.monotonic() - since < self._policy.node_lost_after.total_seconds():
+            return
+        reason = f"node {name} has not answered for {int(time.monotonic() - since)} s: {exc}"
+        for job in node_jobs:
+            if job.status != JobStatus.PENDING:
+                await self._settle(job, JobOutcome(), reason)
+
+    async def _settle(self, job: Job, outcome: JobOutcome, vanished: str | None) -> None:
+        """Give the job its final status; nothing about it changes afterwards."""
+        status, error = _final_status(job, outcome, vanished)
+        now = self._clock()
+        await self._update(
+            job,
+            status=status,
+            error=error,
+            close_reason=outcome.close_reason,
+            exit_code=outcome.exit_code,
+            started_at=job.started_at or (now if outcome.process_ended else None),
+            finished_at=job.finished_at or now,
+            settled=True,
+        )
+        log.info("job %s %s%s", job.id, status.value, f": {error}" if error else "")
+
+    async def _update(self, job: Job, *, guard_undispatched: bool = False, **values: Any) -> bool:
+        query = update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False))
+        if guard_undispatched:
+            query = query.where(jobs.c.dispatched_at.is_(None))
+        async with self._store.write() as db:
+            result = await db.execute(query.values(**values))
+        return bool(result.rowcount == 1)
+
+    async def _unsettled(self) -> list[Job]:
+        async with self._store.read() as db:
+            rows = await db.execute(select(jobs).where(jobs.c.settled.is_(False)).order_by(jobs.c.created_at))
+            return [Job.from_row(row._mapping) for row in rows]
+
+
+def _final_status(job: Job, outcome: JobOutcome, vanished: str | None) -> tuple[JobStatus, str | None]:
+    if job.cancel_requested_at is not None:
+        return JobStatus.CANCELLED, None
+    if outcome.exit_code is None:
+        return JobStatus.ERROR, vanished or "the spider process ended without an exit status (killed?)"
+    if outcome.exit_code < 0:
+        return JobStatus.ERROR, f"the spider process was killed by signal {-outcome.exit_code}"
+    if outcome.exit_code != 0:
+        return JobStatus.ERROR, f"the spider process exited with code {outcome.exit_code}"
+    if outcome.close_reason in FAILED_CLOSE_REASONS:
+        return JobStatus.ERROR, f"the spider closed with reason {outcome.close_reason!r}"
+    return JobStatus.FINISHED, None

@@ -1,0 +1,1 @@
+"""The platform's built-in Scrapy project: example and built-in spiders, items and pipelines."""

@@ -1,0 +1,1 @@
+"""Spiders deployed with the platform."""

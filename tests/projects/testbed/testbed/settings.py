@@ -1,0 +1,5 @@
+BOT_NAME = "testbed"
+SPIDER_MODULES = ["testbed.spiders"]
+NEWSPIDER_MODULE = "testbed.spiders"
+ROBOTSTXT_OBEY = False
+TELNETCONSOLE_ENABLED = False

@@ -1,0 +1,19 @@
+"""Yields ``count`` items, one every ``interval`` seconds: a job that runs as long as asked."""
+
+import asyncio
+
+import scrapy
+
+
+class TickerSpider(scrapy.Spider):
+    name = "ticker"
+
+    def __init__(self, count="10", interval="0.5", **kwargs):
+        super().__init__(**kwargs)
+        self.count = int(count)
+        self.interval = float(interval)
+
+    async def start(self):
+        for n in range(self.count):
+            yield {"n": n}
+            await asyncio.sleep(self.interval)
