@@ -100,7 +100,11 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
             server_header=False,
         )
     )
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully and re-raises Ctrl-C; the usual exit status, no traceback.
+        sys.exit(130)
     if not server.started:
         sys.exit(1)
 

@@ -33,6 +33,8 @@ LOG_TAIL_BYTES = 64 * 1024
 # A pending job its node does not know is sent again only after this long, so that a schedule call
 # still under way (another tick, another gateway process) is never doubled.
 REDISPATCH_AFTER = timedelta(seconds=60)
+# How often a job that no node accepted is offered again.
+DISPATCH_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class JobSync:
         self._clock = clock
         self._feeds = FeedIngest(store)
         self._unreachable_since: dict[str, float] = {}
+        self._dispatch_tried: dict[str, float] = {}
 
     async def run(self) -> None:
         """Tick until cancelled; a failing tick is logged and the next one tries again."""
@@ -74,8 +77,11 @@ class JobSync:
     async def tick(self) -> None:
         unsettled = await self._unsettled()
         waiting = [job for job in unsettled if job.status == JobStatus.PENDING and job.dispatched_at is None]
+        self._dispatch_tried = {job.id: self._dispatch_tried.get(job.id, 0.0) for job in waiting}
         for job in waiting:
-            await self._dispatch(job)
+            if time.monotonic() - self._dispatch_tried[job.id] >= DISPATCH_RETRY_SECONDS:
+                self._dispatch_tried[job.id] = time.monotonic()
+                await self._dispatch(job)
         by_node: dict[str, list[Job]] = defaultdict(list)
         for job in unsettled:
             if job.node is not None and job.dispatched_at is not None:

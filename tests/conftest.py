@@ -52,14 +52,18 @@ def scrapyd_deploy(
     )
 
 
-@pytest.fixture(scope="session")
-def testbed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The tests' own Scrapy project, deployed through the gateway with scrapyd-deploy."""
-    project_dir = tmp_path_factory.mktemp("testbed") / "testbed"
+def deploy_testbed(gateway: Gateway, workdir: Path) -> str:
+    """Deploy the tests' own Scrapy project through the gateway with scrapyd-deploy."""
+    project_dir = workdir / "testbed"
     shutil.copytree(TESTBED, project_dir)
     result = scrapyd_deploy(project_dir, gateway.url, gateway.admin_key(), "testbed")
     assert result.returncode == 0, result.stdout + result.stderr
     return "testbed"
+
+
+@pytest.fixture(scope="session")
+def testbed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return deploy_testbed(gateway, tmp_path_factory.mktemp("testbed"))
 
 
 @pytest.fixture

@@ -1,0 +1,154 @@
+"""Pieces that decide behaviour on their own: eggs, outcomes, rate limits, settings, arguments."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import spiders_project
+from gateway.config import ConfigError, load_settings
+from gateway.eggs import build_egg, read_egg
+from gateway.errors import BadRequest
+from gateway.jobs import encode_arguments
+from gateway.ratelimit import RateLimiter
+from node.outcome import outcome_line, parse_outcome
+
+
+def egg_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as egg:
+        for name, text in files.items():
+            egg.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_the_builtin_egg_is_deterministic_and_finds_its_spiders() -> None:
+    package = Path(spiders_project.__file__).parent
+
+    first, second = (
+        build_egg(package, "spiders_project.settings"),
+        build_egg(package, "spiders_project.settings"),
+    )
+
+    assert first == second
+    contents = read_egg(first)
+    assert contents.settings_module == "spiders_project.settings"
+    assert contents.spider_paths["quotes"] == "spiders/quotes.py"
+    assert not any("__pycache__" in name for name in zipfile.ZipFile(io.BytesIO(first)).namelist())
+
+
+def test_spider_paths_follow_spider_modules_and_ignore_other_classes() -> None:
+    egg = egg_of(
+        {
+            "EGG-INFO/entry_points.txt": "[scrapy]\nsettings = shop.settings\n",
+            "shop/settings.py": "SPIDER_MODULES = ['shop.crawlers']\n",
+            "shop/crawlers/__init__.py": "",
+            "shop/crawlers/deep/books.py": "class Books(Spider):\n    name = 'books'\n",
+            "shop/crawlers/music.py": "class Music(Spider):\n    name: str = 'music'\n",
+            "shop/helpers.py": "class NotASpider:\n    name = 'helper'\n",
+        }
+    )
+
+    assert read_egg(egg).spider_paths == {"books": "crawlers/deep/books.py", "music": "crawlers/music.py"}
+
+
+def test_an_egg_with_broken_sources_still_reads() -> None:
+    egg = egg_of(
+        {
+            "EGG-INFO/entry_points.txt": "[scrapy]\nsettings = p.settings\n",
+            "p/settings.py": "SPIDER_MODULES = [compute()]\n",
+            "p/spiders/a.py": "class A(:\n",
+            "p/spiders/b.py": "class B:\n    name = 'b'\n",
+        }
+    )
+
+    assert read_egg(egg).spider_paths == {"b": "spiders/b.py"}
+
+
+def test_a_file_that_is_not_a_zip_is_not_an_egg() -> None:
+    with pytest.raises(BadRequest, match="not a ZIP file"):
+        read_egg(b"PK? no")
+
+
+def test_outcome_lines_are_read_back_and_the_last_value_wins() -> None:
+    log = (
+        "2026-01-01 00:00:00 [scrapy.core.engine] INFO: Closing spider (finished)\n"
+        + outcome_line(close_reason="finished")
+        + "{'item_scraped_count': 3}\n"
+        + outcome_line(exit_code=0)
+        + "garbage [spider-platform] INFO: Job outcome: {not json}\n"
+    )
+
+    outcome = parse_outcome(log)
+
+    assert outcome.close_reason == "finished"
+    assert outcome.exit_code == 0
+    assert outcome.process_ended
+    assert not parse_outcome("no outcome here").process_ended
+
+
+def test_rate_limiter_allows_a_burst_then_refills_over_time() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+
+    assert [limiter.acquire("key", per_minute=3) for _ in range(3)] == [None, None, None]
+    wait = limiter.acquire("key", per_minute=3)
+    assert wait == pytest.approx(20.0)
+    now[0] += 20.0
+    assert limiter.acquire("key", per_minute=3) is None
+    assert limiter.acquire("other", per_minute=3) is None
+
+
+def test_settings_come_from_flags_then_environment_then_file(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('port = 9000\nhost = "0.0.0.0"\nscrapyd_urls = ["http://a:1"]\n', encoding="utf-8")
+
+    settings = load_settings(
+        config, flags={"port": 9100}, environ={"GATEWAY_HOST": "127.0.0.2", "GATEWAY_PORT": "9200"}
+    )
+
+    assert settings.port == 9100
+    assert settings.host == "127.0.0.2"
+    assert settings.scrapyd_urls == ("http://a:1",)
+    assert not settings.embedded_node
+    assert load_settings(environ={"GATEWAY_SCRAPYD_URLS": "http://a:1, http://b:2"}).scrapyd_urls == (
+        "http://a:1",
+        "http://b:2",
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [({"GATEWAY_PORT": "eighty"}, "port"), ({"GATEWAY_SYNC_INTERVAL": "0"}, "sync_interval")],
+)
+def test_bad_settings_say_which_and_why(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=environ)
+
+
+def test_unknown_settings_in_the_file_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("prot = 1\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings(config, environ={})
+
+
+def test_arguments_are_passed_as_strings_or_compact_json() -> None:
+    assert encode_arguments({"a": "x", "b": 2, "c": True, "d": None, "e": [1, "2"]}) == {
+        "a": "x",
+        "b": "2",
+        "c": "true",
+        "d": "null",
+        "e": '[1,"2"]',
+    }
+
+
+def test_arguments_that_would_not_survive_the_trip_are_refused() -> None:
+    with pytest.raises(BadRequest, match="reserved"):
+        encode_arguments({"jobid": "1"})
+    with pytest.raises(BadRequest, match="larger than 64 KiB"):
+        encode_arguments({"big": "x" * 70_000})
