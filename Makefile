@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck lock clean
+.PHONY: run test lint typecheck lock clean bench-latency
 
 run: $(VENV)/.run-deps
 	$(BIN)/python -m gateway serve
@@ -42,3 +42,7 @@ $(VENV)/.dev-deps: requirements-dev.lock pyproject.toml | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks print figures against a baseline measured in the same run; they are not tests.
+bench-latency: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.job_latency

@@ -75,6 +75,7 @@ class Job:
     exit_code: int | None
     error: str | None
     cancel_requested_at: datetime | None
+    term_sent_at: datetime | None
     kill_sent_at: datetime | None
     settled: bool
 
@@ -243,30 +244,36 @@ class JobService:
         job = await self.get(key, job_id)
         if job.status.ended:
             raise Conflict(f"Job already {job.status.value}")
-        client = self._nodes.get(job.node) if job.node else None
-        prevstate: str | None = None
-        process_may_run = False
-        if client is not None and job.dispatched_at is not None:
-            try:
-                prevstate = await client.cancel(job.project, job.id)
-                if prevstate is None and await self._finished_on_node(client, job):
-                    raise Conflict("Job already finished")
-                process_may_run = prevstate == "running"
-            except NodeUnreachable:
-                process_may_run = job.status == JobStatus.RUNNING
-            except ScrapydError as exc:
-                log.warning("cancel of job %s: scrapyd said %s", job.id, exc.message)
         now = datetime.now(UTC)
         values: dict[str, Any] = {"status": JobStatus.CANCELLED, "cancel_requested_at": now}
-        if not process_may_run:
-            # Nothing runs: no feed will grow, so the job is settled now.
-            values |= {"finished_at": now, "settled": True}
+        settled = {"finished_at": now, "settled": True}
+        client = self._nodes.get(job.node) if job.node else None
+        prevstate: str | None = None
+        query = update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False))
+        if client is None or job.dispatched_at is None:
+            # It never reached a node: nothing runs and nothing will, unless the sync sends it first.
+            values |= settled
+            query = query.where(jobs.c.dispatched_at.is_(None))
+        else:
+            try:
+                prevstate = await client.cancel(job.project, job.id)
+            except NodeUnreachable:
+                log.warning("job %s cancelled while its node is unreachable: the sync will tell it", job.id)
+            except ScrapydError as exc:
+                log.warning("cancel of job %s: scrapyd said %s", job.id, exc.message)
+                values |= settled
+            else:
+                if prevstate == "running":
+                    values["term_sent_at"] = now
+                elif prevstate is None and await self._finished_on_node(client, job):
+                    raise Conflict("Job already finished")
+                else:
+                    values |= settled
         async with self._store.write() as db:
-            result = await db.execute(
-                update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False)).values(**values)
-            )
+            result = await db.execute(query.values(**values))
         if result.rowcount != 1:
-            raise Conflict("Job already ended")
+            # The job ended, or was sent to a node, in the meantime: look again.
+            return await self.cancel(key, job_id)
         return await self._load(job.id), prevstate
 
     async def item_page(self, key: ApiKey, job_id: str, offset: int, limit: int) -> ItemPage:

@@ -115,6 +115,10 @@ class JobSync:
     ) -> None:
         state = snapshot.state_of(job.id)
         if state == "pending":
+            if job.cancel_requested_at is not None:
+                # Cancelled while its node did not answer: drop it from the queue now.
+                await client.cancel(job.project, job.id)
+                await self._settle(job, JobOutcome(), None)
             return
         if state == "running":
             await self._follow_running(client, snapshot, job)
@@ -139,11 +143,12 @@ class JobSync:
         elif job.pid is None and running.pid is not None:
             await self._update(job, pid=running.pid)
         await self._feeds.ingest(client, job)
-        if (
-            job.cancel_requested_at is not None
-            and job.kill_sent_at is None
-            and now - job.cancel_requested_at >= self._policy.cancel_grace
-        ):
+        if job.cancel_requested_at is None or job.kill_sent_at is not None:
+            return
+        if job.term_sent_at is None:
+            await client.cancel(job.project, job.id, signal="TERM")
+            await self._update(job, term_sent_at=now)
+        elif now - job.term_sent_at >= self._policy.cancel_grace:
             log.info("job %s outlived its cancel grace period: killing it", job.id)
             await client.cancel(job.project, job.id, signal="KILL")
             await self._update(job, kill_sent_at=now)
@@ -180,7 +185,8 @@ class JobSync:
             return
         reason = f"node {name} has not answered for {int(time.monotonic() - since)} s: {exc}"
         for job in node_jobs:
-            if job.status != JobStatus.PENDING:
+            # Jobs that never started wait in the node's queue, which survives a restart.
+            if job.started_at is not None:
                 await self._settle(job, JobOutcome(), reason)
 
     async def _settle(self, job: Job, outcome: JobOutcome, vanished: str | None) -> None:

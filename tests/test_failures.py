@@ -88,8 +88,11 @@ def test_a_killed_node_ends_its_running_job_as_error_and_keeps_pending_jobs(
         running = start_job(client, "ticker", count=1000, interval=0.1)
         wait_for_status(client, running, "running")
         queued = start_job(client, "ticker", count=3, interval=0)
+        doomed = start_job(client, "ticker", count=3, interval=0)
 
         node.kill()
+        # Cancelled while its node is down: the node is told when it is back, before it runs the job.
+        assert client.delete(f"/api/v1/jobs/{doomed}").status_code == 200
         # While the node is down, new work still queues in the gateway.
         waiting = start_job(client, "ticker", count=2, interval=0)
         health = httpx.get(f"{gateway.url}/healthz")
@@ -106,6 +109,10 @@ def test_a_killed_node_ends_its_running_job_as_error_and_keeps_pending_jobs(
         assert wait_for_status(client, queued, "finished")["items_scraped"] == 3
         assert wait_for_status(client, waiting, "finished")["items_scraped"] == 2
         assert job_of(client, running)["status"] == "error"
+        cancelled = job_of(client, doomed)
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["items_scraped"] == 0
+        assert client.get(f"/api/v1/jobs/{doomed}/log").status_code == 404
 
 
 def test_a_node_restarted_under_a_running_job_ends_it_as_error(platform: tuple[ScrapydNode, Gateway]) -> None:

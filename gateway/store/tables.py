@@ -130,6 +130,8 @@ jobs = Table(
     Column("exit_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("cancel_requested_at", UTCDateTime, nullable=True),
+    # When the graceful signal, then the forced one, reached a cancelled job's process.
+    Column("term_sent_at", UTCDateTime, nullable=True),
     Column("kill_sent_at", UTCDateTime, nullable=True),
     # True once the process is gone and its feed fully ingested: nothing about the job changes after.
     Column("settled", Boolean, nullable=False),

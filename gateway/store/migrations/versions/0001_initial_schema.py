@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("cancel_requested_at", sa.DateTime(), nullable=True),
+        sa.Column("term_sent_at", sa.DateTime(), nullable=True),
         sa.Column("kill_sent_at", sa.DateTime(), nullable=True),
         sa.Column("settled", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["api_key_id"], ["api_keys.id"], name=op.f("fk_jobs_api_key_id_api_keys")),
