@@ -44,6 +44,8 @@ def create_app(platform: Platform) -> Starlette:
         Route("/cancel.json", scrapyd_compat.cancel, methods=["POST"]),
         Route("/listjobs.json", scrapyd_compat.list_jobs, methods=["GET"]),
         Route("/status.json", scrapyd_compat.job_status, methods=["GET"]),
+        Route("/logs/{project}/{spider}/{file_name}", scrapyd_compat.job_log, methods=["GET"]),
+        Route("/items/{project}/{spider}/{file_name}", scrapyd_compat.job_items, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

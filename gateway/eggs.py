@@ -54,25 +54,31 @@ def read_egg(egg: bytes) -> EggContents:
         archive = zipfile.ZipFile(io.BytesIO(egg))
     except zipfile.BadZipFile:
         raise BadRequest("egg is not a ZIP file (if using curl, use egg=@path not egg=path)") from None
-    with archive:
-        sha256 = hashlib.sha256(egg).hexdigest()
-        settings_module = _settings_module(archive)
-        if settings_module is None:
-            return EggContents(sha256=sha256, settings_module=None)
-        project_root = PurePosixPath(*settings_module.split(".")[:1])
-        spider_paths: dict[str, str] = {}
-        for package in _spider_modules(archive, settings_module):
-            prefix = package.replace(".", "/")
-            for info in archive.infolist():
-                name = info.filename
-                if not name.endswith(".py") or info.file_size > _MAX_SOURCE_BYTES:
-                    continue
-                if not (name.startswith(prefix + "/") or name == prefix + ".py"):
-                    continue
-                path = PurePosixPath(name)
-                shown = str(path.relative_to(project_root)) if path.is_relative_to(project_root) else name
-                for spider in _spider_names(archive.read(info)):
-                    spider_paths.setdefault(spider, shown)
+    try:
+        with archive:
+            return _read_archive(archive, hashlib.sha256(egg).hexdigest())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError) as exc:
+        raise BadRequest(f"egg is not a readable ZIP file: {exc}") from None
+
+
+def _read_archive(archive: zipfile.ZipFile, sha256: str) -> EggContents:
+    settings_module = _settings_module(archive)
+    if settings_module is None:
+        return EggContents(sha256=sha256, settings_module=None)
+    project_root = PurePosixPath(*settings_module.split(".")[:1])
+    spider_paths: dict[str, str] = {}
+    for package in _spider_modules(archive, settings_module):
+        prefix = package.replace(".", "/")
+        for info in archive.infolist():
+            name = info.filename
+            if not name.endswith(".py") or info.file_size > _MAX_SOURCE_BYTES:
+                continue
+            if not (name.startswith(prefix + "/") or name == prefix + ".py"):
+                continue
+            path = PurePosixPath(name)
+            shown = str(path.relative_to(project_root)) if path.is_relative_to(project_root) else name
+            for spider in _spider_names(archive.read(info)):
+                spider_paths.setdefault(spider, shown)
     return EggContents(sha256=sha256, settings_module=settings_module, spider_paths=spider_paths)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, func, insert, select, update
 
-from gateway.errors import BadRequest, Conflict, NotFound, PaymentRequired
+from gateway.errors import BadRequest, Conflict, NodeUnavailable, NotFound, PaymentRequired
 from gateway.keys import ApiKey
 from gateway.nodes import NodePool
 from gateway.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
@@ -110,10 +110,47 @@ def encode_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
     return encoded
 
 
-def check_settings(settings: Mapping[str, str]) -> dict[str, str]:
+# Scrapy settings a user key may give a job: they change how a spider crawls, not which code runs,
+# where files go or how items are exported. Admin keys, which deploy code anyway, may set any.
+USER_SETTINGS = frozenset(
+    {
+        "AUTOTHROTTLE_ENABLED",
+        "AUTOTHROTTLE_MAX_DELAY",
+        "AUTOTHROTTLE_START_DELAY",
+        "AUTOTHROTTLE_TARGET_CONCURRENCY",
+        "CLOSESPIDER_ERRORCOUNT",
+        "CLOSESPIDER_ITEMCOUNT",
+        "CLOSESPIDER_PAGECOUNT",
+        "CLOSESPIDER_TIMEOUT",
+        "CLOSESPIDER_TIMEOUT_NO_ITEM",
+        "CONCURRENT_ITEMS",
+        "CONCURRENT_REQUESTS",
+        "CONCURRENT_REQUESTS_PER_DOMAIN",
+        "COOKIES_ENABLED",
+        "DEPTH_LIMIT",
+        "DEPTH_PRIORITY",
+        "DOWNLOAD_DELAY",
+        "DOWNLOAD_MAXSIZE",
+        "DOWNLOAD_TIMEOUT",
+        "DOWNLOAD_WARNSIZE",
+        "LOG_LEVEL",
+        "RANDOMIZE_DOWNLOAD_DELAY",
+        "REDIRECT_ENABLED",
+        "REDIRECT_MAX_TIMES",
+        "RETRY_ENABLED",
+        "RETRY_TIMES",
+        "ROBOTSTXT_OBEY",
+        "USER_AGENT",
+    }
+)
+
+
+def check_settings(settings: Mapping[str, str], *, admin: bool) -> dict[str, str]:
     for name in settings:
         if not _SETTING_NAME.fullmatch(name):
             raise BadRequest(f"invalid Scrapy setting name {name!r}")
+        if not admin and name not in USER_SETTINGS:
+            raise BadRequest(f"only admin keys may set {name}; see USER_SETTINGS in gateway/jobs.py")
     return dict(settings)
 
 
@@ -124,6 +161,8 @@ class JobService:
         self._store = store
         self._nodes = nodes
         self._catalog = catalog
+        # Ids of jobs whose schedule call is under way in this process.
+        self.sending: set[str] = set()
 
     async def start(
         self,
@@ -140,7 +179,7 @@ class JobService:
         if key.out_of_credits:
             raise PaymentRequired()
         encode_arguments(arguments)
-        settings = check_settings(settings or {})
+        settings = check_settings(settings or {}, admin=key.is_admin)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         job_id = job_id or uuid.uuid4().hex
@@ -185,6 +224,7 @@ class JobService:
 
     async def send_to_node(self, client: ScrapydClient, job: Job) -> None:
         """Schedule ``job`` on ``client``'s node. If the node surely did not get it, mark it undispatched."""
+        self.sending.add(job.id)
         try:
             await client.schedule(
                 project=job.project,
@@ -200,6 +240,8 @@ class JobService:
             if isinstance(exc.__cause__, httpx.ConnectError):
                 async with self._store.write() as db:
                     await db.execute(update(jobs).where(jobs.c.id == job.id).values(dispatched_at=None))
+        finally:
+            self.sending.discard(job.id)
 
     async def get(self, key: ApiKey, job_id: str) -> Job:
         """The key's tenant's job; another tenant's job is not found, exactly like a missing one."""
@@ -265,10 +307,11 @@ class JobService:
             else:
                 if prevstate == "running":
                     values["term_sent_at"] = now
-                elif prevstate is None and await self._finished_on_node(client, job):
-                    raise Conflict("Job already finished")
-                else:
+                elif prevstate == "pending":
                     values |= settled
+                elif await self._finished_on_node(client, job):
+                    raise Conflict("Job already finished")
+                # Otherwise the node does not know it (yet): the sync settles it, or stops it if it shows up.
         async with self._store.write() as db:
             result = await db.execute(query.values(**values))
         if result.rowcount != 1:
@@ -301,7 +344,9 @@ class JobService:
         try:
             response = await client.open_log(job.project, job.spider_name, job.id)
         except NodeUnreachable as exc:
-            raise NotFound(f"The log is on node {client.node.name}, which does not answer") from exc
+            raise NodeUnavailable(f"The log is on node {client.node.name}, which does not answer.") from exc
+        except ScrapydError as exc:
+            raise NodeUnavailable(f"Node {client.node.name} did not give the log: {exc.message}") from exc
         if response is None:
             raise NotFound(
                 "No log yet: the job has not started" if job.status == JobStatus.PENDING else "Log not found"

@@ -139,10 +139,10 @@ class ApiKeys:
             )
         return await self.get(key_id)
 
-    async def count_live(self) -> int:
+    async def count(self) -> int:
+        """How many keys were ever created, revoked ones included."""
         async with self._store.read() as db:
-            query = select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))
-            return int((await db.execute(query)).scalar_one())
+            return int((await db.execute(select(func.count()).select_from(api_keys))).scalar_one())
 
 
 def _api_key(row: Any) -> ApiKey:

@@ -61,6 +61,14 @@ class Platform:
         self._sync_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # Whatever did start (the local scrapyd above all) must not outlive a failed start.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.migrate()
         if self.embedded is not None:
@@ -71,7 +79,7 @@ class Platform:
             except (GatewayError, NodeUnreachable, ScrapydError) as exc:
                 log.error("the built-in spiders_project was not deployed: %s", exc)
         await self.catalog.refresh_quietly()
-        if await self.keys.count_live() == 0:
+        if await self.keys.count() == 0:
             _, self.first_admin_key = await self.keys.create("admin", admin=True)
         self._sync_task = asyncio.create_task(self.sync.run(), name="job-sync")
         if self._on_ready is not None:

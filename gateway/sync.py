@@ -30,9 +30,9 @@ from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
 log = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 64 * 1024
-# A pending job its node does not know is sent again only after this long, so that a schedule call
-# still under way (another tick, another gateway process) is never doubled.
-REDISPATCH_AFTER = timedelta(seconds=60)
+# A pending job its node does not know is sent again only after this long: well past the longest
+# schedule call (scrapyd runs `scrapy list` inside it), so that one still under way is never doubled.
+REDISPATCH_AFTER = timedelta(minutes=10)
 # How often a job that no node accepted is offered again.
 DISPATCH_RETRY_SECONDS = 2.0
 
@@ -123,25 +123,18 @@ class JobSync:
         if state == "running":
             await self._follow_running(client, snapshot, job)
             return
-        if state is None and job.status == JobStatus.PENDING:
-            await self._find_lost_pending(client, asked_at, job)
+        if state is None and job.started_at is None:
+            await self._find_lost(client, asked_at, job)
             return
         # The process is gone: finished, or vanished with its node's memory (a scrapyd restart).
-        await self._feeds.ingest(client, job)
-        tail = await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES)
-        outcome = parse_outcome(tail or "")
-        vanished = (
-            None if state == "finished" else f"node {client.node.name} lost the job (scrapyd restarted?)"
-        )
-        await self._settle(job, outcome, vanished)
+        await self._settle_ended(client, job, lost=state is None)
 
     async def _follow_running(self, client: ScrapydClient, snapshot: NodeJobs, job: Job) -> None:
         now = self._clock()
-        running = snapshot.running[job.id]
-        if job.status == JobStatus.PENDING:
-            await self._update(job, status=JobStatus.RUNNING, started_at=now, pid=running.pid)
-        elif job.pid is None and running.pid is not None:
-            await self._update(job, pid=running.pid)
+        if job.started_at is None:
+            await self._update(job, started_at=now, pid=snapshot.running[job.id].pid)
+            # Only a pending job becomes running: a cancel may have landed since this tick began.
+            await self._update(job, only_if=JobStatus.PENDING, status=JobStatus.RUNNING)
         await self._feeds.ingest(client, job)
         if job.cancel_requested_at is None or job.kill_sent_at is not None:
             return
@@ -153,16 +146,31 @@ class JobSync:
             await client.cancel(job.project, job.id, signal="KILL")
             await self._update(job, kill_sent_at=now)
 
-    async def _find_lost_pending(self, client: ScrapydClient, asked_at: datetime, job: Job) -> None:
-        if job.dispatched_at is None or job.dispatched_at > asked_at - REDISPATCH_AFTER:
-            return
+    async def _settle_ended(self, client: ScrapydClient, job: Job, *, lost: bool) -> None:
+        await self._feeds.ingest(client, job)
+        tail = await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES)
+        vanished = f"node {client.node.name} lost the job (scrapyd restarted?)" if lost else None
+        await self._settle(job, parse_outcome(tail or ""), vanished)
+
+    async def _find_lost(self, client: ScrapydClient, asked_at: datetime, job: Job) -> None:
+        """A job its node does not know, and that the gateway never saw running."""
+        if job.id in self._job_service.sending:
+            return  # its schedule call is under way
         if await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES) is not None:
-            # It ran while nobody watched; the log tells how it ended.
-            await self._sync_job(client, NodeJobs(frozenset(), {}, frozenset({job.id})), asked_at, job)
+            # It ran while nobody watched, and its node has forgotten it since.
+            await self._settle_ended(client, job, lost=True)
+            return
+        if job.cancel_requested_at is not None:
+            await self._settle(job, JobOutcome(), None)
+            return
+        if job.dispatched_at is None or job.dispatched_at > asked_at - REDISPATCH_AFTER:
             return
         log.warning("job %s is unknown to node %s: sending it again", job.id, client.node.name)
         await self._update(job, dispatched_at=self._clock())
-        await self._job_service.send_to_node(client, job)
+        try:
+            await self._job_service.send_to_node(client, job)
+        except ScrapydError as exc:
+            await self._settle(job, JobOutcome(), f"scrapyd refused the job: {exc.message}")
 
     async def _dispatch(self, job: Job) -> None:
         try:
@@ -191,24 +199,47 @@ class JobSync:
 
     async def _settle(self, job: Job, outcome: JobOutcome, vanished: str | None) -> None:
         """Give the job its final status; nothing about it changes afterwards."""
-        status, error = _final_status(job, outcome, vanished)
         now = self._clock()
-        await self._update(
-            job,
-            status=status,
-            error=error,
-            close_reason=outcome.close_reason,
-            exit_code=outcome.exit_code,
-            started_at=job.started_at or (now if outcome.process_ended else None),
-            finished_at=job.finished_at or now,
-            settled=True,
-        )
+        async with self._store.write() as db:
+            # Read again inside the transaction: a cancel may have come in since the tick began.
+            row = (
+                await db.execute(
+                    select(jobs.c.cancel_requested_at, jobs.c.started_at, jobs.c.settled)
+                    .where(jobs.c.id == job.id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None or row.settled:
+                return
+            status, error = _final_status(row.cancel_requested_at is not None, outcome, vanished)
+            await db.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id)
+                .values(
+                    status=status,
+                    error=error,
+                    close_reason=outcome.close_reason,
+                    exit_code=outcome.exit_code,
+                    started_at=row.started_at or (now if outcome.process_ended else None),
+                    finished_at=now,
+                    settled=True,
+                )
+            )
         log.info("job %s %s%s", job.id, status.value, f": {error}" if error else "")
 
-    async def _update(self, job: Job, *, guard_undispatched: bool = False, **values: Any) -> bool:
+    async def _update(
+        self,
+        job: Job,
+        *,
+        guard_undispatched: bool = False,
+        only_if: JobStatus | None = None,
+        **values: Any,
+    ) -> bool:
         query = update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False))
         if guard_undispatched:
             query = query.where(jobs.c.dispatched_at.is_(None))
+        if only_if is not None:
+            query = query.where(jobs.c.status == only_if)
         async with self._store.write() as db:
             result = await db.execute(query.values(**values))
         return bool(result.rowcount == 1)
@@ -219,8 +250,8 @@ class JobSync:
             return [Job.from_row(row._mapping) for row in rows]
 
 
-def _final_status(job: Job, outcome: JobOutcome, vanished: str | None) -> tuple[JobStatus, str | None]:
-    if job.cancel_requested_at is not None:
+def _final_status(cancelled: bool, outcome: JobOutcome, vanished: str | None) -> tuple[JobStatus, str | None]:
+    if cancelled:
         return JobStatus.CANCELLED, None
     if outcome.exit_code is None:
         return JobStatus.ERROR, vanished or "the spider process ended without an exit status (killed?)"
@@ -228,6 +259,8 @@ def _final_status(job: Job, outcome: JobOutcome, vanished: str | None) -> tuple[
         return JobStatus.ERROR, f"the spider process was killed by signal {-outcome.exit_code}"
     if outcome.exit_code != 0:
         return JobStatus.ERROR, f"the spider process exited with code {outcome.exit_code}"
+    if outcome.close_reason == "shutdown":
+        return JobStatus.ERROR, "the spider was stopped before it finished (its node shut down?)"
     if outcome.close_reason in FAILED_CLOSE_REASONS:
         return JobStatus.ERROR, f"the spider closed with reason {outcome.close_reason!r}"
     return JobStatus.FINISHED, None

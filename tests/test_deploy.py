@@ -176,6 +176,11 @@ def test_schedule_list_status_and_cancel_through_the_scrapyd_api(gateway: Gatewa
         assert running["spider"] == "ticker"
         assert running["pid"]
         assert running["start_time"]
+        assert running["log_url"] == f"/logs/testbed/ticker/{job_id}.log"
+        # Where scrapyd clients and scrapydweb look for logs and items, they are.
+        wait_until(lambda: client.get(running["items_url"]).text.count("\n") >= 2, what="items at items_url")
+        assert "[scrapy.core.engine] INFO: Spider opened" in client.get(running["log_url"]).text
+        assert client.get(f"/logs/testbed/echo/{job_id}.log").status_code == 404
 
         cancelled = client.post("/cancel.json", data={"project": "testbed", "job": job_id}).json()
         assert cancelled == {"node_name": cancelled["node_name"], "status": "ok", "prevstate": "running"}
@@ -189,6 +194,21 @@ def test_schedule_list_status_and_cancel_through_the_scrapyd_api(gateway: Gatewa
     # The same job, seen through the jobs API of the same tenant.
     with gateway.client(key) as jobs_api:
         assert wait_for_status(jobs_api, job_id, "cancelled")["spider"]["name"] == "ticker"
+
+
+def test_user_keys_may_only_give_crawl_settings(gateway: Gateway, testbed: str) -> None:
+    with scrapyd_api(gateway, gateway.create_key("user")) as client:
+        exporters = client.post(
+            "/schedule.json",
+            data={"project": "testbed", "spider": "echo", "setting": 'FEED_EXPORTERS={"jsonlines": "x.Y"}'},
+        )
+        assert exporters.status_code == 400
+        assert "only admin keys may set FEED_EXPORTERS" in exporters.json()["message"]
+        allowed = client.post(
+            "/schedule.json",
+            data={"project": "testbed", "spider": "echo", "setting": "CLOSESPIDER_ITEMCOUNT=5"},
+        )
+        assert allowed.json()["status"] == "ok"
 
 
 def test_schedule_of_an_unknown_spider_answers_404_in_scrapyd_shape(gateway: Gateway, testbed: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -215,6 +217,20 @@ def test_cancel_kills_a_spider_that_ignores_the_graceful_signal(
     wait_until(lambda: not pid_alive(pid), timeout=20, what="the stubborn spider to be killed")
     job = wait_until(lambda: (job := job_of(user, job_id))["finished_at"] and job, what="the job to settle")
     assert job["status"] == "cancelled"
+
+
+def test_a_spider_stopped_by_someone_else_ends_as_error(
+    user: httpx.Client, node_pids: Callable[[str], int], testbed: str
+) -> None:
+    job_id = start_job(user, "ticker", count=1000, interval=0.2)
+    wait_for_status(user, job_id, "running")
+
+    # Scrapy shuts down gracefully, then ends its process by the same signal.
+    os.kill(node_pids(job_id), signal.SIGINT)
+
+    job = wait_for_status(user, job_id, "finished", "error", "cancelled")
+    assert job["status"] == "error"
+    assert job["error"] == "the spider process was killed by signal 2"
 
 
 def test_cancel_of_a_finished_job_answers_409(user: httpx.Client, testbed: str) -> None:

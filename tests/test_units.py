@@ -73,6 +73,14 @@ def test_a_file_that_is_not_a_zip_is_not_an_egg() -> None:
         read_egg(b"PK? no")
 
 
+def test_a_damaged_egg_is_refused_as_bad_input() -> None:
+    egg = bytearray(egg_of({"EGG-INFO/entry_points.txt": "[scrapy]\nsettings = p.settings\n"}))
+    egg[egg.find(b"[scrapy]")] = ord("X")  # the stored CRC no longer matches
+
+    with pytest.raises(BadRequest, match="not a readable ZIP file"):
+        read_egg(bytes(egg))
+
+
 def test_outcome_lines_are_read_back_and_the_last_value_wins() -> None:
     log = (
         "2026-01-01 00:00:00 [scrapy.core.engine] INFO: Closing spider (finished)\n"

@@ -8,23 +8,25 @@ so they are owned by the caller's tenant, counted and ingested like any other.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 
 from gateway.api import platform_of
 from gateway.eggs import MAX_EGG_BYTES
 from gateway.errors import BadRequest, Conflict, Forbidden, NodeUnavailable, NotFound
 from gateway.http import NODE_NAME, api_key_of, read_body
 from gateway.jobs import Job, JobStatus
-from gateway.scrapyd import NodeUnreachable, ScrapydError
+from gateway.scrapyd import NodeUnreachable, ScrapydError, iterate_body
 
 Params = dict[str, list[Any]]
 _OWN_SCHEDULE_FIELDS = ("project", "spider", "_version", "jobid", "priority", "setting")
+ITEMS_PAGE = 1000
 
 
 def _ok(**fields: Any) -> JSONResponse:
@@ -142,6 +144,41 @@ async def job_status(request: Request) -> JSONResponse:
     return _ok(currstate=_scrapyd_state(job))
 
 
+async def job_log(request: Request) -> StreamingResponse:
+    """``/logs/<project>/<spider>/<job>.log``, where scrapydweb and scrapyd clients look for a log."""
+    job = await _job_from_path(request, ".log")
+    response = await platform_of(request).jobs.open_log(api_key_of(request), job.id)
+    return StreamingResponse(iterate_body(response), media_type="text/plain; charset=utf-8")
+
+
+async def job_items(request: Request) -> StreamingResponse:
+    """``/items/<project>/<spider>/<job>.jl``: every item of the job, as the feed had them."""
+    job = await _job_from_path(request, ".jl")
+    platform, key = platform_of(request), api_key_of(request)
+
+    async def lines() -> AsyncIterator[bytes]:
+        offset = 0
+        while True:
+            page = await platform.jobs.item_page(key, job.id, offset, ITEMS_PAGE)
+            if page.items:
+                yield "".join(f"{item}\n" for item in page.items).encode()
+            if len(page.items) < ITEMS_PAGE:
+                return
+            offset += len(page.items)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def _job_from_path(request: Request, extension: str) -> Job:
+    file_name: str = request.path_params["file_name"]
+    if not file_name.endswith(extension):
+        raise NotFound()
+    job = await platform_of(request).jobs.get(api_key_of(request), file_name.removesuffix(extension))
+    if (job.project, job.spider_name) != (request.path_params["project"], request.path_params["spider"]):
+        raise NotFound()
+    return job
+
+
 def _scrapyd_state(job: Job) -> str:
     if job.status.ended:
         return "finished"
@@ -154,9 +191,10 @@ def _listed_job(job: Job) -> dict[str, Any]:
         return listed | {"version": job.version, "settings": job.settings, "args": job.arguments}
     listed |= {
         "pid": job.pid,
-        "start_time": _scrapyd_time(job.started_at),
-        "log_url": f"/api/v1/jobs/{job.id}/log",
-        "items_url": f"/api/v1/jobs/{job.id}/items",
+        # A job cancelled before it started has no start: scrapyd clients expect a time all the same.
+        "start_time": _scrapyd_time(job.started_at or job.finished_at or job.created_at),
+        "log_url": f"/logs/{quote(job.project)}/{quote(job.spider_name)}/{job.id}.log",
+        "items_url": f"/items/{quote(job.project)}/{quote(job.spider_name)}/{job.id}.jl",
     }
     if job.status.ended:
         listed.pop("pid")
