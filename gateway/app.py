@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway.api import health, scrapethis, scrapyd_compat
+from gateway.api import firecrawl, geonode, health, internal, scrapeless, scrapethis, scrapyd_compat
 from gateway.errors import GatewayError
 from gateway.http import (
     ApiKeyMiddleware,
@@ -32,6 +32,19 @@ def create_app(platform: Platform) -> Starlette:
         Route("/api/v1/jobs/{job_id}", scrapethis.cancel_job, methods=["DELETE"]),
         Route("/api/v1/jobs/{job_id}/items", scrapethis.job_items, methods=["GET"]),
         Route("/api/v1/jobs/{job_id}/log", scrapethis.job_log, methods=["GET"]),
+        # Batch scrapes (Geonode)
+        Route("/v1/batch", geonode.start_batch, methods=["POST"]),
+        Route("/v1/batch/jobs", geonode.list_batches, methods=["GET"]),
+        Route("/v1/batch/{job_id}", geonode.batch_status, methods=["GET"]),
+        Route("/v1/batch/{job_id}", geonode.cancel_batch, methods=["DELETE"]),
+        # Batch scrapes (Firecrawl v2)
+        Route("/v2/batch/scrape", firecrawl.start_batch, methods=["POST"]),
+        Route("/v2/batch/scrape/{batch_id}", firecrawl.batch_status, methods=["GET"]),
+        Route("/v2/batch/scrape/{batch_id}", firecrawl.cancel_batch, methods=["DELETE"]),
+        Route("/v2/batch/scrape/{batch_id}/errors", firecrawl.batch_errors, methods=["GET"]),
+        # Batch scrapes (Scrapeless)
+        Route("/api/v1/crawler/scrape/batch", scrapeless.start_batch, methods=["POST"]),
+        Route("/api/v1/crawler/scrape/batch/{batch_id}", scrapeless.batch_status, methods=["GET"]),
         # Deploy and run (scrapyd-compatible, at the host root)
         Route("/daemonstatus.json", scrapyd_compat.daemon_status, methods=["GET"]),
         Route("/addversion.json", scrapyd_compat.add_version, methods=["POST"]),
@@ -46,6 +59,8 @@ def create_app(platform: Platform) -> Starlette:
         Route("/status.json", scrapyd_compat.job_status, methods=["GET"]),
         Route("/logs/{project}/{spider}/{file_name}", scrapyd_compat.job_log, methods=["GET"]),
         Route("/items/{project}/{spider}/{file_name}", scrapyd_compat.job_items, methods=["GET"]),
+        # The platform's own spiders (a per-batch token, no API key)
+        Route("/internal/batches/{batch_id}/inputs", internal.batch_inputs, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
@@ -57,6 +72,7 @@ def create_app(platform: Platform) -> Starlette:
                 limiter=platform.limiter,
                 default_rate_per_minute=platform.settings.rate_limit_per_minute,
                 public_paths=PUBLIC_PATHS,
+                public_prefixes=(internal.INTERNAL_PREFIX,),
             ),
         ],
         exception_handlers={

@@ -39,13 +39,29 @@ class Settings(BaseModel):
     # How long a node may be unreachable before its running jobs end as error.
     node_lost_after_seconds: float = Field(30.0, gt=0)
     log_level: str = "info"
+    # How scrapyd nodes reach the gateway (batch spiders read their inputs there); derived if unset.
+    internal_url: str | None = None
+    # Non-public addresses batches may scrape anyway: "host:port" or networks ("10.2.0.0/16").
+    allowed_addresses: tuple[str, ...] = ()
+    # Hours a finished batch's results are kept.
+    batch_retention_hours: float = Field(24.0, gt=0)
+    # Spider processes that share a big batch (each runs on one core), and the fewest URLs worth one.
+    batch_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    batch_urls_per_process: int = Field(100, ge=1)
 
-    @field_validator("scrapyd_urls", mode="before")
+    @field_validator("scrapyd_urls", "allowed_addresses", mode="before")
     @classmethod
-    def _split_urls(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(url.strip() for url in value.split(",") if url.strip())
+            return tuple(entry.strip() for entry in value.split(",") if entry.strip())
         return value
+
+    @property
+    def gateway_url(self) -> str:
+        if self.internal_url:
+            return self.internal_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def database(self) -> str:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.jobs import Job
 from gateway.scrapyd import ScrapydClient
 from gateway.store import Store
-from gateway.store.tables import api_keys, items, jobs
+from gateway.store.tables import api_keys, batch_pages, items, jobs
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,9 @@ class FeedIngest:
             if len(data) < chunk:
                 return added
 
-    async def _save(self, job: Job, offset: int, new_offset: int, seq: int, documents: list[str]) -> bool:
+    async def _save(
+        self, job: Job, offset: int, new_offset: int, seq: int, documents: list[Document]
+    ) -> bool:
         async with self._store.write() as db:
             moved = await db.execute(
                 update(jobs)
@@ -62,33 +68,98 @@ class FeedIngest:
             )
             if moved.rowcount != 1:
                 return False
-            if documents:
+            if not documents:
+                return True
+            if job.batch_id is not None:
+                await _save_pages(db, job.batch_id, documents)
+                return True
+            await db.execute(
+                insert(items),
+                [
+                    {"job_id": job.id, "seq": seq + index, "data": doc.text}
+                    for index, doc in enumerate(documents)
+                ],
+            )
+            if job.api_key_id:
                 await db.execute(
-                    insert(items),
-                    [
-                        {"job_id": job.id, "seq": seq + index, "data": doc}
-                        for index, doc in enumerate(documents)
-                    ],
+                    update(api_keys)
+                    .where(api_keys.c.id == job.api_key_id)
+                    .values(credits_used=api_keys.c.credits_used + len(documents))
                 )
-                if job.api_key_id:
-                    await db.execute(
-                        update(api_keys)
-                        .where(api_keys.c.id == job.api_key_id)
-                        .values(credits_used=api_keys.c.credits_used + len(documents))
-                    )
         return True
 
 
-def _documents(block: bytes, job_id: str) -> list[str]:
+@dataclass(frozen=True)
+class Document:
+    """One feed line: its text as exported, and its value."""
+
+    text: str
+    value: Any
+
+
+# A batch page record, as the batch spider's record pipeline exports it, fills its page's row.
+_PAGE_UPDATE = (
+    update(batch_pages)
+    .where(
+        batch_pages.c.batch_id == bindparam("page_batch"),
+        batch_pages.c.input_index == bindparam("page_index"),
+        batch_pages.c.status == "pending",
+    )
+    .values(
+        status=bindparam("page_status"),
+        status_code=bindparam("page_status_code"),
+        error_code=bindparam("page_error_code"),
+        error_message=bindparam("page_error"),
+        duration_ms=bindparam("page_duration"),
+        retry_count=bindparam("page_retries"),
+        record=bindparam("page_record"),
+        record_bytes=bindparam("page_record_bytes"),
+        finished_at=bindparam("page_finished"),
+    )
+)
+_RECORD_FIELDS = ("markdown", "html", "rawHtml", "links", "metadata")
+
+
+async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Document]) -> None:
+    now = datetime.now(UTC)
+    rows = []
+    for doc in documents:
+        value = doc.value
+        if not isinstance(value, dict) or not isinstance(value.get("input_index"), int):
+            log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
+            continue
+        record = json.dumps(
+            {name: value[name] for name in _RECORD_FIELDS if name in value}, ensure_ascii=False
+        )
+        rows.append(
+            {
+                "page_batch": batch_id,
+                "page_index": value["input_index"],
+                "page_status": "failed" if value.get("status") == "failed" else "completed",
+                "page_status_code": value.get("status_code"),
+                "page_error_code": value.get("error_code"),
+                "page_error": value.get("error"),
+                "page_duration": value.get("duration_ms"),
+                "page_retries": value.get("retry_count"),
+                "page_record": record,
+                "page_record_bytes": len(record.encode()),
+                "page_finished": now,
+            }
+        )
+    if rows:
+        await db.execute(_PAGE_UPDATE, rows)
+
+
+def _documents(block: bytes, job_id: str) -> list[Document]:
     documents = []
     for line in block.split(b"\n"):
         text = line.strip().decode("utf-8", errors="replace")
         if not text:
             continue
         try:
-            json.loads(text)
+            value = json.loads(text)
         except ValueError:
             log.warning("job %s: skipped a feed line that is not JSON: %.200s", job_id, text)
             continue
-        documents.append(text)
+        documents.append(Document(text, value))
     return documents

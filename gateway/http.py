@@ -115,15 +115,17 @@ class ApiKeyMiddleware:
         limiter: RateLimiter,
         default_rate_per_minute: int,
         public_paths: Iterable[str] = (),
+        public_prefixes: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.keys = keys
         self.limiter = limiter
         self.default_rate = default_rate_per_minute
         self.public_paths = frozenset(public_paths)
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or self._public(scope["path"]) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -134,6 +136,9 @@ class ApiKeyMiddleware:
             return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
+
+    def _public(self, path: str) -> bool:
+        return path in self.public_paths or path.startswith(self.public_prefixes)
 
     async def _authenticate(self, request: Request) -> ApiKey:
         plaintext = presented_key(request.headers)

@@ -78,6 +78,7 @@ class Job:
     term_sent_at: datetime | None
     kill_sent_at: datetime | None
     settled: bool
+    batch_id: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -174,9 +175,13 @@ class JobService:
         version: str | None = None,
         priority: float = 0.0,
         job_id: str | None = None,
+        batch_id: str | None = None,
     ) -> Job:
-        """Record a pending job and put it in a node's queue (or leave it for the sync when none answers)."""
-        if key.out_of_credits:
+        """Record a pending job and put it in a node's queue (or leave it for the sync when none answers).
+
+        A batch's jobs are paid by the batch, which holds credits for its pages up front.
+        """
+        if batch_id is None and key.out_of_credits:
             raise PaymentRequired()
         encode_arguments(arguments)
         settings = check_settings(settings or {}, admin=key.is_admin)
@@ -207,6 +212,7 @@ class JobService:
                     items_scraped=0,
                     feed_offset=0,
                     settled=False,
+                    batch_id=batch_id,
                 )
             )
         job = await self._load(job_id)

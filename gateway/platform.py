@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from gateway.batches import BatchPolicy, BatchService
 from gateway.config import Settings
 from gateway.deploy import Deployments
 from gateway.embedded import EmbeddedNode
@@ -24,6 +27,7 @@ from gateway.scrapyd import Node, NodeUnreachable, ScrapydError
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
 from gateway.sync import JobSync, SyncPolicy
+from spiders_project.addresses import AddressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +51,18 @@ class Platform:
         self.catalog = SpiderCatalog(self.store, self.nodes)
         self.deployments = Deployments(self.store, self.nodes, self.catalog, data_dir / "eggs")
         self.jobs = JobService(self.store, self.nodes, self.catalog)
+        self.batches = BatchService(self.store, self.jobs, self.catalog, _batch_policy(settings, nodes))
         self.sync = JobSync(
             self.store,
             self.nodes,
             self.jobs,
             SyncPolicy(
-                interval=settings.sync_interval,
                 cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
                 node_lost_after=timedelta(seconds=settings.node_lost_after_seconds),
             ),
         )
         self.first_admin_key: str | None = None
-        self._sync_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         try:
@@ -69,7 +73,8 @@ class Platform:
             raise
 
     async def _start(self) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.migrate()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.start)
@@ -81,15 +86,25 @@ class Platform:
         await self.catalog.refresh_quietly()
         if await self.keys.count() == 0:
             _, self.first_admin_key = await self.keys.create("admin", admin=True)
-        self._sync_task = asyncio.create_task(self.sync.run(), name="job-sync")
+        self._tasks = [
+            asyncio.create_task(_every(settings.sync_interval, self.sync.tick), name="job-sync"),
+            asyncio.create_task(_every(settings.sync_interval, self.batches.advance), name="batch-progress"),
+            asyncio.create_task(
+                _every(
+                    min(RETENTION_SWEEP_SECONDS, settings.batch_retention_hours * 3600), self.batches.expire
+                ),
+                name="batch-expiry",
+            ),
+        ]
         if self._on_ready is not None:
             self._on_ready(self)
 
     async def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+                await task
         await self.http.aclose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
@@ -102,3 +117,31 @@ class Platform:
             yield
         finally:
             await self.stop()
+
+
+RETENTION_SWEEP_SECONDS = 60.0
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``work`` every ``seconds`` until cancelled; a failed run is logged, the next one tries again."""
+    while True:
+        started = time.monotonic()
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", getattr(work, "__qualname__", work))
+        await asyncio.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
+    """Batches may reach what the operator allows, and never the platform's own services."""
+    own = [urlsplit(node.url).netloc for node in nodes] + [urlsplit(settings.gateway_url).netloc]
+    return BatchPolicy(
+        gateway_url=settings.gateway_url,
+        addresses=AddressPolicy.from_entries(allowed=settings.allowed_addresses, denied=own),
+        retention=timedelta(hours=settings.batch_retention_hours),
+        processes=settings.batch_processes,
+        urls_per_process=settings.batch_urls_per_process,
+    )

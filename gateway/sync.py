@@ -39,7 +39,6 @@ DISPATCH_RETRY_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class SyncPolicy:
-    interval: float = 0.2
     cancel_grace: timedelta = timedelta(seconds=10)
     node_lost_after: timedelta = timedelta(seconds=30)
 
@@ -61,18 +60,6 @@ class JobSync:
         self._feeds = FeedIngest(store)
         self._unreachable_since: dict[str, float] = {}
         self._dispatch_tried: dict[str, float] = {}
-
-    async def run(self) -> None:
-        """Tick until cancelled; a failing tick is logged and the next one tries again."""
-        while True:
-            started = time.monotonic()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job sync tick failed")
-            await asyncio.sleep(max(0.0, self._policy.interval - (time.monotonic() - started)))
 
     async def tick(self) -> None:
         unsettled = await self._unsettled()

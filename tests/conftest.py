@@ -29,8 +29,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapydNode]:
 
 
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory, node: ScrapydNode) -> Iterator[Gateway]:
-    started = Gateway(tmp_path_factory.mktemp("gateway"), node).start()
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, node: ScrapydNode, site: QuotesSite
+) -> Iterator[Gateway]:
+    # Batches may reach the tests' own site, and nothing else on loopback.
+    env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}"}
+    started = Gateway(tmp_path_factory.mktemp("gateway"), node, env=env).start()
     yield started
     started.stop()
 

@@ -1,15 +1,35 @@
-"""The website the tests crawl: the example quotes site, served on loopback, optionally slowly."""
+"""The website the tests crawl: the example quotes site on loopback, plus pages made for edge cases.
+
+Besides the static quotes pages (any query string is ignored, so one page has many URLs):
+- ``/_encoded/<codec>``: a Russian/Japanese page in that charset, no charset declared anywhere;
+- ``/_type/pdf|json|text|png``: documents that are not HTML;
+- ``/_status/<code>``: a page answering that HTTP status;
+- ``/_redirect?to=URL``: a 302 to URL;
+- ``/_slow?seconds=N``: a page that answers after N seconds;
+- ``/_large?mib=N``: an N MiB page.
+Every request's path and headers are recorded in ``requests`` and ``headers``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 SITE_ROOT = Path(__file__).resolve().parent.parent / "examples" / "quotes-site"
+
+ENCODED_TEXT = {
+    "windows-1251": "Съешь же ещё этих мягких французских булок, да выпей чаю. Широкая электрификация.",
+    "shift_jis": "いろはにほへと ちりぬるを わかよたれそ つねならむ。日本語の文章をここに書きます。",
+}
+PDF_TEXT = "Quarterly report of the example company"
+JSON_BODY = b'{"name": "spider", "legs": 8}'
+PLAIN_TEXT = b"Just some plain text.\nOn two lines.\n"
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -17,9 +37,60 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
+        self.server.headers.append(dict(self.headers.items()))
         if self.server.delay:
             time.sleep(self.server.delay)
+        parts = urlsplit(self.path)
+        query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        route = getattr(self, f"_route_{parts.path.strip('/').split('/')[0].lstrip('_')}", None)
+        if parts.path.startswith("/_") and route is not None:
+            route(parts.path, query)
+            return
+        self.path = parts.path  # the query string never changes a static page
         super().do_GET()
+
+    def _route_encoded(self, path: str, query: dict[str, str]) -> None:
+        codec = path.rsplit("/", 1)[-1]
+        text = ENCODED_TEXT[codec]
+        self._send(
+            200, "text/html", f"<html><body><h1>{text[:10]}</h1><p>{text}</p></body></html>".encode(codec)
+        )
+
+    def _route_type(self, path: str, query: dict[str, str]) -> None:
+        kind = path.rsplit("/", 1)[-1]
+        bodies = {
+            "pdf": ("application/pdf", _pdf(PDF_TEXT)),
+            "json": ("application/json", JSON_BODY),
+            "text": ("text/plain", PLAIN_TEXT),
+            "png": ("image/png", _PNG),
+        }
+        self._send(200, *bodies[kind])
+
+    def _route_status(self, path: str, query: dict[str, str]) -> None:
+        code = int(path.rsplit("/", 1)[-1])
+        self._send(code, "text/html", f"<html><body><h1>Status {code}</h1></body></html>".encode())
+
+    def _route_redirect(self, path: str, query: dict[str, str]) -> None:
+        self.send_response(302)
+        self.send_header("Location", query["to"])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _route_slow(self, path: str, query: dict[str, str]) -> None:
+        time.sleep(float(query.get("seconds", "5")))
+        self._send(200, "text/html", b"<html><body><p>Finally.</p></body></html>")
+
+    def _route_large(self, path: str, query: dict[str, str]) -> None:
+        size = int(float(query.get("mib", "11")) * 1024 * 1024)
+        self._send(200, "text/html", b"<html><body>" + b"x" * size + b"</body></html>")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -27,26 +98,37 @@ class _Handler(SimpleHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
     delay: float = 0.0
     requests: list[str]
+    headers: list[dict[str, str]]
 
 
 class QuotesSite:
-    """``with QuotesSite() as site: site.url`` serves examples/quotes-site until the block ends."""
+    """``with QuotesSite() as site: site.url`` serves the site until the block ends."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self._server = _Server(("127.0.0.1", 0), partial(_Handler, directory=str(SITE_ROOT)))
         self._server.delay = delay
         self._server.requests = []
+        self._server.headers = []
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     @property
     def requests(self) -> list[str]:
         return self._server.requests
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return self._server.headers
 
     def __enter__(self) -> QuotesSite:
         self._thread.start()
@@ -55,3 +137,33 @@ class QuotesSite:
     def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _pdf(text: str) -> bytes:
+    """A one-page PDF showing ``text``, with a correct cross-reference table."""
+    stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+# A 1x1 transparent PNG.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)

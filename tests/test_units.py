@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 import spiders_project
 from gateway.config import ConfigError, load_settings
@@ -14,6 +18,8 @@ from gateway.eggs import build_egg, read_egg
 from gateway.errors import BadRequest
 from gateway.jobs import encode_arguments
 from gateway.ratelimit import RateLimiter
+from gateway.store import Store
+from gateway.store.tables import metadata
 from node.outcome import outcome_line, parse_outcome
 
 
@@ -23,6 +29,20 @@ def egg_of(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             egg.writestr(name, text)
     return buffer.getvalue()
+
+
+def test_migrations_build_exactly_the_schema_the_code_declares(tmp_path: Path) -> None:
+    database = tmp_path / "schema.sqlite3"
+
+    async def migrate() -> None:
+        store = Store(f"sqlite+aiosqlite:///{database}")
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+
+    with sqlalchemy.create_engine(f"sqlite:///{database}").connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
 
 
 def test_the_builtin_egg_is_deterministic_and_finds_its_spiders() -> None:

@@ -102,6 +102,56 @@ spiders = Table(
     UniqueConstraint("project", "name"),
 )
 
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
+    # Which API started it (geonode, firecrawl, scrapeless): status pages render in its shape.
+    Column("dialect", String(20), nullable=False),
+    Column("status", String(16), nullable=False),
+    # What every page of the batch is scraped with: formats, main content only, tags, headers, timeout.
+    Column("options", JSON, nullable=False),
+    Column("total_urls", Integer, nullable=False),
+    Column("invalid_urls", JSON, nullable=False),
+    # Credits held for the batch's pages at the start; those not fetched are given back at the end.
+    Column("credits_reserved", Integer, nullable=False),
+    Column("credits_used", Integer, nullable=False),
+    # Shown once to the batch's spider processes, which read their inputs with it.
+    Column("inputs_token", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "status"),
+    Index(None, "expires_at"),
+    UniqueConstraint("tenant_id", "idempotency_key"),
+)
+
+batch_pages = Table(
+    "batch_pages",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    Column("input_index", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    # pending, completed, failed or cancelled
+    Column("status", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("retry_count", Integer, nullable=True),
+    # The page record (markdown, html, rawHtml, links, metadata) as one JSON document.
+    Column("record", Text, nullable=True),
+    Column("record_bytes", Integer, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index(None, "batch_id", "status"),
+)
+
 jobs = Table(
     "jobs",
     metadata,
@@ -135,8 +185,11 @@ jobs = Table(
     Column("kill_sent_at", UTCDateTime, nullable=True),
     # True once the process is gone and its feed fully ingested: nothing about the job changes after.
     Column("settled", Boolean, nullable=False),
+    # Set for the jobs that scrape a batch's pages; their feed fills batch_pages, not items.
+    Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), nullable=True),
     Index(None, "tenant_id", "created_at"),
     Index(None, "settled"),
+    Index(None, "batch_id"),
 )
 
 items = Table(

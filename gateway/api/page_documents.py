@@ -1,0 +1,167 @@
+"""Firecrawl's scrape options and page documents, which Firecrawl v2 and Scrapeless share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cssselect import SelectorError, parse
+
+from gateway.batches import BatchPage, BatchStatus
+from gateway.errors import BadRequest
+from spiders_project.pages import PageOptions
+
+SUPPORTED_FORMATS = ("markdown", "html", "rawHtml", "links")
+# Both SDKs poll while the status is "scraping" and stop on anything else: never say "queued".
+STATUS = {
+    BatchStatus.QUEUED: "scraping",
+    BatchStatus.RUNNING: "scraping",
+    BatchStatus.COMPLETED: "completed",
+    BatchStatus.FAILED: "failed",
+    BatchStatus.CANCELLED: "cancelled",
+}
+_FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
+# Formats other services offer that need a browser or a model; refused rather than ignored.
+_LATER_FORMATS = {
+    "screenshot",
+    "screenshot@fullPage",
+    "json",
+    "summary",
+    "changeTracking",
+    "images",
+    "branding",
+}
+
+
+def batch_urls(body: dict[str, Any]) -> tuple[list[Any], bool]:
+    """The start body's ``urls`` and ``ignoreInvalidURLs`` (true unless false)."""
+    urls = body.get("urls")
+    if not isinstance(urls, list):
+        raise BadRequest("urls must be a list of URLs")
+    ignore_invalid = body.get("ignoreInvalidURLs")
+    if ignore_invalid is not None and not isinstance(ignore_invalid, bool):
+        raise BadRequest("ignoreInvalidURLs must be true or false")
+    return urls, ignore_invalid is not False
+
+
+def scrape_options(body: dict[str, Any], *, main_content_default: bool = True) -> PageOptions:
+    """PageOptions from camelCase scrape options; anything that would change the result but cannot
+    be honoured answers 400 instead of being ignored."""
+    formats = _formats(body.get("formats"))
+    only_main = body.get("onlyMainContent")
+    if only_main is not None and not isinstance(only_main, bool):
+        raise BadRequest("onlyMainContent must be true or false")
+    wait_for = body.get("waitFor")
+    if wait_for not in (None, 0):
+        if not isinstance(wait_for, int) or wait_for < 0:
+            raise BadRequest("waitFor must be a number of milliseconds")
+        raise BadRequest("waitFor needs JavaScript rendering, which is not supported yet")
+    for name in ("actions", "location", "webhook", "jsonOptions", "changeTrackingOptions"):
+        if body.get(name):
+            raise BadRequest(f"{name} is not supported yet")
+    if body.get("mobile") is True:
+        raise BadRequest("mobile is not supported yet")
+    if body.get("proxy") not in (None, "basic", "auto"):
+        raise BadRequest(f"proxy {body.get('proxy')!r} is not supported yet")
+    if body.get("browserOptions"):
+        raise BadRequest("browserOptions need JavaScript rendering, which is not supported yet")
+    return PageOptions(
+        formats=frozenset(formats),
+        only_main_content=main_content_default if only_main is None else only_main,
+        include_tags=_selectors(body.get("includeTags"), "includeTags"),
+        exclude_tags=_selectors(body.get("excludeTags"), "excludeTags"),
+        headers=request_headers(body.get("headers")),
+        timeout_ms=_timeout(body.get("timeout")),
+    )
+
+
+def request_headers(value: Any) -> dict[str, str]:
+    """Headers to send with every request of a batch; hop-by-hop headers and Host are refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise BadRequest("headers must be an object of header names to string values")
+    refused = sorted(name for name in value if name.lower() in _HOP_BY_HOP)
+    if refused:
+        raise BadRequest(f"these headers cannot be set: {', '.join(refused)}")
+    return dict(value)
+
+
+_HOP_BY_HOP = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
+
+def document(page: BatchPage) -> dict[str, Any]:
+    """A page as a Firecrawl document: the formats asked for and metadata (string values only)."""
+    record = page.record
+    doc: dict[str, Any] = {name: record[name] for name in SUPPORTED_FORMATS if name in record}
+    metadata = {
+        name: value
+        for name, value in (record.get("metadata") or {}).items()
+        if value is not None and (isinstance(value, str | int) or name == "ogLocaleAlternate")
+    }
+    metadata.setdefault("sourceURL", page.url)
+    metadata.setdefault("ogLocaleAlternate", [])
+    if page.status_code is not None:
+        metadata["statusCode"] = page.status_code
+    if page.error_message:
+        metadata["error"] = page.error_message
+    doc["metadata"] = metadata
+    return doc
+
+
+def _formats(value: Any) -> set[str]:
+    if value is None:
+        return {"markdown"}
+    if not isinstance(value, list) or not value:
+        raise BadRequest("formats must be a non-empty list")
+    formats = set()
+    for entry in value:
+        name = entry.get("type") if isinstance(entry, dict) else entry
+        if not isinstance(name, str):
+            raise BadRequest(f"invalid format {entry!r}")
+        name = _FORMAT_ALIASES.get(name.lower(), name)
+        if name in SUPPORTED_FORMATS:
+            formats.add(name)
+        elif name in _LATER_FORMATS or name.startswith("screenshot"):
+            raise BadRequest(f"format {name!r} is not supported yet")
+        else:
+            raise BadRequest(f"unknown format {name!r}: use {', '.join(SUPPORTED_FORMATS)}")
+    return formats
+
+
+def _selectors(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(selector, str) and selector.strip() for selector in value
+    ):
+        raise BadRequest(f"{name} must be a list of CSS selectors")
+    for selector in value:
+        try:
+            parse(selector)
+        except SelectorError as exc:
+            raise BadRequest(f"{name}: {selector!r} is not a valid CSS selector ({exc})") from None
+    return tuple(value)
+
+
+def _timeout(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1000 <= value <= 300_000:
+        raise BadRequest("timeout must be between 1000 and 300000 milliseconds")
+    return value

@@ -1,0 +1,38 @@
+"""What the built-in spiders yield, and what pipelines make of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FetchedPage:
+    """The raw facts of fetching one input URL of a batch, successful or not."""
+
+    input_index: int
+    source_url: str
+    final_url: str
+    status_code: int | None = None
+    content_type: str = ""
+    body: bytes = b""
+    duration_ms: int = 0
+    retry_count: int = 0
+    error_code: str | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error_code is not None
+
+
+@dataclass
+class PageRecord:
+    """A fetched page on its way to becoming the record a batch returns."""
+
+    page: FetchedPage
+    text: str | None = None
+    markdown: str = ""
+    html: str | None = None
+    links: list[str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,144 @@
+"""Pipelines that turn a fetched page into a batch's page record, one step each.
+
+Enabled in settings.py in this order: content (markdown, clean HTML, links), metadata, record.
+Other items pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+
+from spiders_project.conversion import convert_html
+from spiders_project.decoding import decode_body
+from spiders_project.documents import pdf_markdown
+from spiders_project.items import FetchedPage, PageRecord
+from spiders_project.metadata import head_metadata
+from spiders_project.pages import PageOptions
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def _page_options(crawler: Crawler) -> PageOptions:
+    return getattr(crawler.spider, "page_options", None) or PageOptions()
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class PageContentPipeline:
+    """Decodes the body and converts it to markdown (plus clean HTML and links when asked).
+
+    The work runs in a thread: html-to-markdown releases the GIL, and the reactor keeps fetching.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageContentPipeline:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, FetchedPage):
+            return item
+        options = _page_options(self.crawler)
+        return await maybe_deferred_to_future(deferToThread(_content, item, options))
+
+
+def _content(page: FetchedPage, options: PageOptions) -> PageRecord:
+    record = PageRecord(page=page)
+    if not page.body:
+        return record
+    media_type = _media_type(page.content_type)
+    if media_type == "application/pdf" or page.body.startswith(b"%PDF-"):
+        record.markdown = pdf_markdown(page.body)
+        return record
+    if media_type.startswith("image/") or media_type in ("application/octet-stream",):
+        record.markdown = f"![]({page.final_url})\n" if media_type.startswith("image/") else ""
+        return record
+    record.text, _ = decode_body(page.body, page.content_type or None)
+    if media_type in _HTML_TYPES or (not media_type and "<html" in record.text[:2048].lower()):
+        content = convert_html(record.text, page.final_url, options.content)
+        record.markdown, record.html, record.links = content.markdown, content.html, content.links
+    elif media_type in _JSON_TYPES or media_type.endswith("+json"):
+        record.markdown = f"```json\n{_pretty_json(record.text)}\n```\n"
+    elif media_type.endswith("xml"):
+        record.markdown = f"```xml\n{record.text.strip()}\n```\n"
+    else:
+        record.markdown = record.text
+    return record
+
+
+def _pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text.strip()
+
+
+class PageMetadataPipeline:
+    """The record's metadata: the page head's (HTML only) and the fetch's own facts."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageMetadataPipeline:
+        return cls()
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageRecord):
+            return item
+        page = item.page
+        metadata: dict[str, Any] = {"ogLocaleAlternate": []}
+        if item.text is not None and _media_type(page.content_type) in _HTML_TYPES:
+            metadata = head_metadata(item.text, page.final_url)
+        metadata |= {
+            "sourceURL": page.source_url,
+            "url": page.final_url,
+            "statusCode": page.status_code,
+            "contentType": page.content_type or None,
+            "error": page.error,
+        }
+        item.metadata = metadata
+        return item
+
+
+class PageRecordPipeline:
+    """The page record as it leaves the spider: only the formats the batch asked for."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageRecordPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageRecord):
+            return item
+        page, formats = item.page, _page_options(self.crawler).formats
+        record: dict[str, Any] = {
+            "input_index": page.input_index,
+            "url": page.source_url,
+            "status": "failed" if page.failed else "completed",
+            "status_code": page.status_code,
+            "error_code": page.error_code,
+            "error": page.error,
+            "duration_ms": page.duration_ms,
+            "retry_count": page.retry_count,
+        }
+        if "markdown" in formats:
+            record["markdown"] = item.markdown
+        if "html" in formats:
+            record["html"] = item.html if item.html is not None else ""
+        if "rawHtml" in formats:
+            record["rawHtml"] = item.text if item.text is not None else ""
+        if "links" in formats:
+            record["links"] = item.links if item.links is not None else []
+        record["metadata"] = item.metadata
+        return record
