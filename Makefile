@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck lock clean bench-latency
+.PHONY: run test lint typecheck lock clean bench-latency bench-quality bench-speed
 
 run: $(VENV)/.run-deps
 	$(BIN)/python -m gateway serve
@@ -46,3 +46,10 @@ clean:
 # Benchmarks print figures against a baseline measured in the same run; they are not tests.
 bench-latency: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.job_latency
+
+bench-quality: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.batch_quality
+
+bench-speed: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.batch_speed
+	$(BIN)/python -m bench.batch_speed --main-content

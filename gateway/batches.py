@@ -287,23 +287,42 @@ class BatchService:
         in_flight = (await self.counts(batch.id)).pending
         return await self._load(batch.id), in_flight
 
-    async def inputs(self, batch_id: str, token: str) -> dict[str, Any]:
-        """What the batch's spider processes need: URLs still to fetch, options, address policy."""
-        async with self._store.read() as db:
+    async def inputs(self, batch_id: str, token: str, claim: int) -> dict[str, Any]:
+        """The next ``claim`` URLs of the batch nobody took yet, with its options and address policy.
+
+        The batch's spider processes ask for their work this way, so however many share a batch,
+        each page is handed out once and a fast process simply takes more.
+        """
+        async with self._store.write() as db:
             row = (await db.execute(select(batches).where(batches.c.id == batch_id))).first()
             if row is None or not secrets.compare_digest(row.inputs_token, token):
                 raise NotFound("Batch not found")
-            pages = await db.execute(
-                select(batch_pages.c.input_index, batch_pages.c.url)
-                .where(batch_pages.c.batch_id == batch_id, batch_pages.c.status == PageStatus.PENDING)
+            unclaimed = (
+                select(batch_pages.c.input_index)
+                .where(
+                    batch_pages.c.batch_id == batch_id,
+                    batch_pages.c.status == PageStatus.PENDING,
+                    batch_pages.c.claimed_at.is_(None),
+                )
                 .order_by(batch_pages.c.input_index)
+                .limit(claim)
             )
-            return {
-                "batch_id": batch_id,
-                "pages": [[page.input_index, page.url] for page in pages],
-                "options": row.options,
-                "addresses": self._policy.addresses.to_entries(),
-            }
+            claimed: Sequence[Any] = ()
+            if row.status != BatchStatus.CANCELLED:
+                claimed = (
+                    await db.execute(
+                        update(batch_pages)
+                        .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(unclaimed))
+                        .values(claimed_at=datetime.now(UTC))
+                        .returning(batch_pages.c.input_index, batch_pages.c.url)
+                    )
+                ).all()
+        return {
+            "batch_id": batch_id,
+            "pages": sorted([page.input_index, page.url] for page in claimed),
+            "options": row.options,
+            "addresses": self._policy.addresses.to_entries(),
+        }
 
     async def advance(self) -> None:
         """Mark batches running once a job runs, and finish them once all their jobs have ended."""
@@ -329,8 +348,15 @@ class BatchService:
             batch_jobs = by_batch.get(batch.id, [])
             if batch.status == BatchStatus.QUEUED and any(job.started_at for job in batch_jobs):
                 await self._set(batch, status=BatchStatus.RUNNING, started_at=now)
+            statuses = [JobStatus(job.status) for job in batch_jobs]
             if batch_jobs and all(job.settled for job in batch_jobs):
-                await self._finish(batch, [JobStatus(job.status) for job in batch_jobs])
+                await self._finish(batch, statuses)
+            elif batch_jobs and (
+                batch.status == BatchStatus.CANCELLED or not (await self.counts(batch.id)).pending
+            ):
+                # Every page has its record (or the batch was cancelled): done, while the spider
+                # processes are still shutting down.
+                await self._finish(batch, statuses)
             elif not batch_jobs and (batch.error or now - batch.created_at > NEVER_STARTED_AFTER):
                 # Its jobs could not be started (or the gateway stopped before it started them).
                 await self._finish(batch, [])
@@ -465,7 +491,7 @@ class BatchService:
             )
 
     async def _start_jobs(self, key: ApiKey, batch_id: str, spider: Any, url_count: int) -> None:
-        """One job per share of the URLs, as many as cores allow and the batch is worth."""
+        """As many jobs as cores allow and the batch is worth; they share its URLs as they go."""
         parts = max(1, min(self._policy.processes, math.ceil(url_count / self._policy.urls_per_process)))
         async with self._store.read() as db:
             token = (
@@ -473,13 +499,8 @@ class BatchService:
             ).scalar_one()
         inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={token}"
         try:
-            for part in range(parts):
-                await self._jobs.start(
-                    key,
-                    spider,
-                    {"inputs_url": inputs_url, "part": str(part), "parts": str(parts)},
-                    batch_id=batch_id,
-                )
+            for _ in range(parts):
+                await self._jobs.start(key, spider, {"inputs_url": inputs_url}, batch_id=batch_id)
         except GatewayError as exc:
             await self._set_error(batch_id, f"the batch could not be started: {exc.message}")
             raise

@@ -15,25 +15,17 @@ from urllib.parse import urldefrag, urljoin
 import html_to_markdown
 import lxml.etree
 import lxml.html
-import trafilatura
 from html_to_markdown import ConversionOptions, PreprocessingOptions
 from lxml.cssselect import CSSSelector
 from lxml.etree import ParserError
+
+from spiders_project.pages import ContentOptions
 
 # A whole page: keep forms (ASP.NET pages wrap everything in one) and navigation (its links count).
 _WHOLE_PAGE_PREPROCESSING = PreprocessingOptions(remove_forms=False, remove_navigation=False)
 # A fragment that is already clean (trafilatura's main content): convert it as it is.
 _FRAGMENT = ConversionOptions(extract_metadata=False, preprocessing=PreprocessingOptions(enabled=False))
 _UNWANTED = ("script", "style", "noscript", "template", "iframe", "object", "embed")
-
-
-@dataclass(frozen=True)
-class ContentOptions:
-    only_main_content: bool = False
-    include_tags: tuple[str, ...] = ()
-    exclude_tags: tuple[str, ...] = ()
-    want_html: bool = False
-    want_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +118,9 @@ def _select(tree: Any, include: tuple[str, ...], exclude: tuple[str, ...]) -> An
 
 def _main_content_html(tree: Any, url: str) -> str | None:
     """The main content as clean HTML, or None when trafilatura finds none."""
+    # Imported on first use: it is the slowest import of all, and whole-page batches never need it.
+    import trafilatura
+
     document = trafilatura.bare_extraction(
         tree,
         url=url,

@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spiders_project.conversion import ContentOptions
-
 FORMATS = frozenset({"markdown", "html", "rawHtml", "links"})
+
+
+@dataclass(frozen=True)
+class ContentOptions:
+    """What the conversion of one HTML page produces besides markdown, and from which part of it."""
+
+    only_main_content: bool = False
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    want_html: bool = False
+    want_links: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.threads import deferToThread
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 
 from spiders_project.conversion import convert_html
 from spiders_project.decoding import decode_body
@@ -35,21 +36,34 @@ def _media_type(content_type: str) -> str:
 class PageContentPipeline:
     """Decodes the body and converts it to markdown (plus clean HTML and links when asked).
 
-    The work runs in a thread: html-to-markdown releases the GIL, and the reactor keeps fetching.
+    The work runs in a small pool of its own (``PAGE_CONVERSION_THREADS``): html-to-markdown and lxml
+    release the GIL, so the reactor keeps fetching, and a pool no larger than the cores avoids
+    starving the reactor thread.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        threads = crawler.settings.getint("PAGE_CONVERSION_THREADS", 1)
+        self.pool = ThreadPool(minthreads=threads, maxthreads=threads, name="page-conversion")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PageContentPipeline:
         return cls(crawler)
 
+    def open_spider(self) -> None:
+        self.pool.start()
+
+    def close_spider(self) -> None:
+        self.pool.stop()
+
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, FetchedPage):
             return item
+        # Imported here: importing the reactor at module load would install the wrong one.
+        from twisted.internet import reactor
+
         options = _page_options(self.crawler)
-        return await maybe_deferred_to_future(deferToThread(_content, item, options))
+        return await maybe_deferred_to_future(deferToThreadPool(reactor, self.pool, _content, item, options))
 
 
 def _content(page: FetchedPage, options: PageOptions) -> PageRecord:

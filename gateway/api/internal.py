@@ -6,12 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.http import query_int
 
 INTERNAL_PREFIX = "/internal/"
 
 
 async def batch_inputs(request: Request) -> JSONResponse:
-    """A batch's URLs still to fetch, its options and address policy, for its batch spiders."""
+    """The next URLs of a batch for one of its spiders, with the batch's options and address policy."""
     token = request.query_params.get("token", "")
-    inputs = await platform_of(request).batches.inputs(request.path_params["batch_id"], token)
+    claim = query_int(request, "claim", default=64, minimum=1, maximum=1000)
+    inputs = await platform_of(request).batches.inputs(request.path_params["batch_id"], token, claim)
     return JSONResponse(inputs)

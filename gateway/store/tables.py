@@ -148,6 +148,8 @@ batch_pages = Table(
     # The page record (markdown, html, rawHtml, links, metadata) as one JSON document.
     Column("record", Text, nullable=True),
     Column("record_bytes", Integer, nullable=False),
+    # When a batch spider took the page to fetch; the batch's processes share its pages this way.
+    Column("claimed_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Index(None, "batch_id", "status"),
 )

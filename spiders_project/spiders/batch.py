@@ -28,8 +28,10 @@ MAX_PAGE_BYTES = 10 * 1024 * 1024
 
 
 class BatchSpider(scrapy.Spider):
-    """Arguments: ``inputs_url`` (where the gateway serves the batch's URLs and options), and
-    ``part`` of ``parts`` when a big batch is shared among several processes.
+    """Argument: ``inputs_url``, where the gateway hands out the batch's URLs and options.
+
+    URLs are claimed a chunk at a time, and the next chunk is asked for while the last is still
+    being fetched. The processes that share a big batch thus share its URLs however fast each is.
     """
 
     name = "batch"
@@ -43,38 +45,39 @@ class BatchSpider(scrapy.Spider):
         "DOWNLOAD_MAXSIZE": MAX_PAGE_BYTES,
         "DOWNLOAD_WARNSIZE": 0,
         "RETRY_TIMES": 2,
+        # Requests of a batch have no referrer; working one out for each costs time for nothing.
+        "REFERER_ENABLED": False,
         # Scraped items are logged at DEBUG, whole: a batch's log would hold every page twice.
         "LOG_LEVEL": "INFO",
         "DOWNLOADER_MIDDLEWARES": {"spiders_project.middlewares.AddressGuardMiddleware": 50},
     }
 
-    def __init__(self, inputs_url: str, part: str = "0", parts: str = "1", **kwargs: Any) -> None:
+    def __init__(self, inputs_url: str, chunk: str = "64", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.inputs_url = inputs_url
-        self.part, self.parts = int(part), int(parts)
+        self.chunk = max(1, int(chunk))
         self.page_options = PageOptions()
         self.address_policy: AddressPolicy | None = None
+        self._outstanding = 0
+        self._claiming = False
+        self._exhausted = False
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield scrapy.Request(
-            self.inputs_url,
-            callback=self.parse_inputs,
-            meta={"platform_internal": True},
-            dont_filter=True,
-        )
+        yield self._claim()
 
     def parse_inputs(self, response: Response) -> Iterator[scrapy.Request]:
+        self._claiming = False
         if response.status != 200:
             raise RuntimeError(f"the gateway refused this batch's inputs: HTTP {response.status}")
         inputs = json.loads(response.text)
         self.page_options = PageOptions.from_json(inputs["options"])
         self.address_policy = AddressPolicy.from_entries(**inputs["addresses"])
+        self._exhausted = len(inputs["pages"]) < self.chunk
         meta: dict[str, Any] = {}
         if self.page_options.timeout_ms:
             meta["download_timeout"] = self.page_options.timeout_ms / 1000
         for index, url in inputs["pages"]:
-            if index % self.parts != self.part:
-                continue
+            self._outstanding += 1
             yield scrapy.Request(
                 url,
                 callback=self.parse_page,
@@ -84,7 +87,7 @@ class BatchSpider(scrapy.Spider):
                 dont_filter=True,
             )
 
-    def parse_page(self, response: Response) -> Iterator[FetchedPage]:
+    def parse_page(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
         page = self._page(response.request)
         page.final_url = response.url
         page.status_code = response.status
@@ -94,11 +97,37 @@ class BatchSpider(scrapy.Spider):
             page.error_code = f"HTTP_{response.status}"
             page.error = f"the server answered HTTP {response.status}"
         yield page
+        yield from self._claim_more()
 
-    def page_failed(self, failure: Failure) -> Iterator[FetchedPage]:
+    def page_failed(self, failure: Failure) -> Iterator[FetchedPage | scrapy.Request]:
         page = self._page(failure.request)  # type: ignore[attr-defined]
         page.error_code, page.error = _failure_code(failure)
         yield page
+        yield from self._claim_more()
+
+    def _claim_more(self) -> Iterator[scrapy.Request]:
+        """Ask for the next chunk once half of the last one is done, so fetching never runs dry."""
+        self._outstanding -= 1
+        if not self._exhausted and not self._claiming and self._outstanding <= self.chunk // 2:
+            yield self._claim()
+
+    def _claim(self) -> scrapy.Request:
+        self._claiming = True
+        separator = "&" if "?" in self.inputs_url else "?"
+        return scrapy.Request(
+            f"{self.inputs_url}{separator}claim={self.chunk}",
+            callback=self.parse_inputs,
+            errback=self._claim_failed,
+            meta={"platform_internal": True},
+            priority=100,
+            dont_filter=True,
+        )
+
+    def _claim_failed(self, failure: Failure) -> None:
+        # The next page that ends asks again; with none left, the spider ends and the gateway
+        # reports what was never fetched.
+        self._claiming = False
+        self.logger.error("could not claim more of the batch's URLs: %s", failure.value)
 
     def _page(self, request: Any) -> FetchedPage:
         started = request.meta.get("fetch_started", time.monotonic())

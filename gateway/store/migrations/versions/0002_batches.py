@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("retry_count", sa.Integer(), nullable=True),
         sa.Column("record", sa.Text(), nullable=True),
         sa.Column("record_bytes", sa.Integer(), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["batch_id"], ["batches.id"], name=op.f("fk_batch_pages_batch_id_batches"), ondelete="CASCADE"
