@@ -34,6 +34,8 @@ RESERVED_ARGUMENTS = frozenset({"project", "spider", "jobid", "priority", "setti
 _ARGUMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
+# Built-in spiders the gateway starts itself, never on a client's request.
+INTERNAL_SPIDERS = frozenset({("spiders_project", "batch")})
 # Linux caps one argv string at 128 KiB; arguments travel to the spider as argv.
 MAX_ARGUMENT_BYTES = 64 * 1024
 
@@ -183,6 +185,9 @@ class JobService:
         """
         if batch_id is None and key.out_of_credits:
             raise PaymentRequired()
+        if batch_id is None and (spider.project, spider.name) in INTERNAL_SPIDERS:
+            # Its inputs (and the addresses it may reach) come from the batch the gateway stored.
+            raise BadRequest(f"the {spider.name} spider runs only through the batch APIs")
         encode_arguments(arguments)
         settings = check_settings(settings or {}, admin=key.is_admin)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.conftest import deploy_testbed
 from tests.harness import Gateway, ScrapydNode, job_of, start_job, wait_for_status, wait_until
+from tests.site import QuotesSite
 
 
 @pytest.fixture
@@ -128,6 +130,41 @@ def test_a_node_restarted_under_a_running_job_ends_it_as_error(platform: tuple[S
         assert "lost the job" in job["error"]
         assert job["items_scraped"] >= 2
         assert job["finished_at"]
+
+
+def test_a_batch_survives_a_gateway_restart(tmp_path: Path, site: QuotesSite) -> None:
+    node = ScrapydNode(tmp_path / "node").start()
+    gateway = Gateway(tmp_path / "gateway", node, env={"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}"})
+    gateway.start()
+    try:
+        key = gateway.create_key("user")
+        # Slow pages, more than one claim's worth: the spiders must ask the gateway for more while it is down.
+        urls = [f"{site.url}_slow?seconds=1&n={n}" for n in range(300)]
+        with gateway.client(key) as client:
+            batch_id = client.post("/v2/batch/scrape", json={"urls": urls, "onlyMainContent": False}).json()[
+                "id"
+            ]
+            wait_until(lambda: client.get(f"/v2/batch/scrape/{batch_id}?limit=1").json()["completed"] >= 20)
+        gateway.kill()
+        time.sleep(3)
+        gateway.start()
+        with gateway.client(key) as client:
+            status = wait_until(
+                lambda: (
+                    (answer := client.get(f"/v2/batch/scrape/{batch_id}?limit=1").json())["status"]
+                    != "scraping"
+                    and answer
+                ),
+                timeout=120,
+                what="the batch to end",
+            )
+            assert status["status"] == "completed"
+            assert status["completed"] == 300
+            assert client.get(f"/v2/batch/scrape/{batch_id}/errors").json()["errors"] == []
+    finally:
+        if gateway.process and gateway.process.poll() is None:
+            gateway.stop()
+        node.stop()
 
 
 def test_an_unexpected_failure_answers_500_without_details(platform: tuple[ScrapydNode, Gateway]) -> None:

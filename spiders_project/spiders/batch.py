@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import (
     CannotResolveHostError,
+    DontCloseSpider,
     DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
@@ -25,6 +28,8 @@ from spiders_project.middlewares import BlockedRequest
 from spiders_project.pages import PageOptions
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
+# An idle spider asks again about every 5 s (Scrapy's idle signal), so this is about a minute.
+MAX_FAILED_CLAIMS = 12
 
 
 class BatchSpider(scrapy.Spider):
@@ -61,6 +66,13 @@ class BatchSpider(scrapy.Spider):
         self._outstanding = 0
         self._claiming = False
         self._exhausted = False
+        self._failed_claims = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BatchSpider:
+        spider: BatchSpider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self._claim()
@@ -69,6 +81,7 @@ class BatchSpider(scrapy.Spider):
         self._claiming = False
         if response.status != 200:
             raise RuntimeError(f"the gateway refused this batch's inputs: HTTP {response.status}")
+        self._failed_claims = 0
         inputs = json.loads(response.text)
         self.page_options = PageOptions.from_json(inputs["options"])
         self.address_policy = AddressPolicy.from_entries(**inputs["addresses"])
@@ -124,10 +137,17 @@ class BatchSpider(scrapy.Spider):
         )
 
     def _claim_failed(self, failure: Failure) -> None:
-        # The next page that ends asks again; with none left, the spider ends and the gateway
-        # reports what was never fetched.
+        # The next page that ends asks again; with none left, the idle spider does (the gateway may
+        # be restarting), and after a minute of failures it ends and the gateway reports the rest.
         self._claiming = False
-        self.logger.error("could not claim more of the batch's URLs: %s", failure.value)
+        self._failed_claims += 1
+        self.logger.warning("could not claim more of the batch's URLs: %s", failure.value)
+
+    def _idle(self) -> None:
+        if self._exhausted or self._claiming or self._failed_claims > MAX_FAILED_CLAIMS:
+            return
+        self.crawler.engine.crawl(self._claim())
+        raise DontCloseSpider
 
     def _page(self, request: Any) -> FetchedPage:
         started = request.meta.get("fetch_started", time.monotonic())
