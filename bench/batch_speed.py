@@ -68,7 +68,7 @@ def platform(gateway: Gateway, urls: list[str], only_main_content: bool) -> floa
         while (status := client.get(f"/v2/batch/scrape/{batch['id']}?limit=1").json())[
             "status"
         ] == "scraping":
-            time.sleep(0.1)
+            time.sleep(0.25)
         elapsed = time.perf_counter() - started
         if status["status"] != "completed" or status["completed"] != len(urls):
             raise RuntimeError(f"the batch ended {status['status']} with {status['completed']} pages")

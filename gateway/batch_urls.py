@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from w3lib.url import safe_url_string
+
 from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
 
 MAX_URL_LENGTH = 2048
@@ -41,7 +43,8 @@ def url_problem(value: Any) -> str | None:
     if any(character.isspace() or ord(character) < 32 for character in value):
         return "contains whitespace or control characters"
     try:
-        parts = urlsplit(value)
+        # As the spider will fetch it: "http://127.0.0.1\\@evil.com/" is a request to 127.0.0.1.
+        parts = urlsplit(safe_url_string(value))
         port = parts.port
     except ValueError as exc:
         return f"malformed ({exc})"
@@ -77,7 +80,7 @@ async def screen_urls(urls: Sequence[Any], policy: AddressPolicy) -> ScreenedUrl
 async def _blocked(candidates: list[tuple[int, str]], policy: AddressPolicy) -> dict[int, str]:
     endpoints: dict[tuple[str, int], list[int]] = {}
     for index, url in candidates:
-        parts = urlsplit(url)
+        parts = urlsplit(safe_url_string(url))
         key = (parts.hostname or "", parts.port or default_port(parts.scheme))
         endpoints.setdefault(key, []).append(index)
     gate = asyncio.Semaphore(_RESOLVERS)

@@ -3,8 +3,10 @@
 A batch is stored with one row per accepted URL (its ``input_index`` kept), credits are reserved
 for every page up front, and one scrapyd job per share of the URLs is started (a big batch uses
 every core). Spider processes read the URLs over HTTP from the gateway with the batch's token;
-their page records come back through the item feed (``gateway.feeds``) into ``batch_pages``.
-``advance`` moves batches along as their jobs run and end; ``expire`` deletes them after retention.
+their page records come back through the item feed (``gateway.feeds``) into ``batch_pages`` (facts)
+and ``batch_records`` (records).
+``gateway.batch_progress`` moves batches along as their jobs run and end, and deletes them after
+retention.
 """
 
 from __future__ import annotations
@@ -20,17 +22,17 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.batch_urls import MAX_URLS, InvalidUrl, screen_urls
 from gateway.deploy import BUILTIN_PROJECT
 from gateway.errors import BadRequest, Conflict, GatewayError, NodeUnavailable, NotFound, PaymentRequired
-from gateway.jobs import JobService, JobStatus
+from gateway.jobs import JobService
 from gateway.keys import ApiKey
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batches, jobs
+from gateway.store.tables import api_keys, batch_pages, batch_records, batches, jobs
 from spiders_project.addresses import AddressPolicy
 from spiders_project.pages import PageOptions
 
@@ -111,6 +113,8 @@ class PageCounts:
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Pages that got an HTTP answer, whatever it was: what the batch is charged for.
+    fetched: int = 0
 
     @property
     def done(self) -> int:
@@ -142,7 +146,7 @@ class BatchPage:
             error_message=row["error_message"],
             duration_ms=row["duration_ms"],
             retry_count=row["retry_count"],
-            record=json.loads(row["record"]) if row["record"] else {},
+            record=json.loads(row["record"]) if row.get("record") else {},
             record_bytes=row["record_bytes"],
             finished_at=row["finished_at"],
         )
@@ -182,7 +186,7 @@ class BatchService:
             raise BadRequest(
                 "none of the URLs can be scraped: " + "; ".join(i.reason for i in screened.invalid[:5])
             )
-        spider = await self._batch_spider()
+        await self._batch_spider()
         batch_id = str(uuid.uuid4())
         try:
             await self._insert(
@@ -193,7 +197,8 @@ class BatchService:
             if existing is None:
                 raise
             return existing, [_invalid(entry) for entry in existing.invalid_urls]
-        await self._start_jobs(key, batch_id, spider, len(screened.accepted))
+        processes = math.ceil(len(screened.accepted) / self._policy.urls_per_process)
+        await self.start_jobs(key, batch_id, max(1, min(self._policy.processes, processes)))
         return await self._load(batch_id), screened.invalid
 
     async def get(self, key: ApiKey, batch_id: str) -> Batch:
@@ -202,9 +207,7 @@ class BatchService:
             row = (
                 await db.execute(
                     select(batches).where(
-                        batches.c.id == batch_id,
-                        batches.c.tenant_id == key.tenant_id,
-                        batches.c.expires_at > datetime.now(UTC),
+                        batches.c.id == batch_id, batches.c.tenant_id == key.tenant_id, _live()
                     )
                 )
             ).first()
@@ -214,41 +217,78 @@ class BatchService:
 
     async def counts(self, batch_id: str) -> PageCounts:
         query = (
-            select(batch_pages.c.status, func.count())
+            select(
+                batch_pages.c.status,
+                func.count(),
+                func.count(batch_pages.c.status_code),
+            )
             .where(batch_pages.c.batch_id == batch_id)
             .group_by(batch_pages.c.status)
         )
         async with self._store.read() as db:
-            found = {status: int(count) for status, count in await db.execute(query)}
-        return PageCounts(**{status.value: found.get(status.value, 0) for status in PageStatus})
+            rows = (await db.execute(query)).all()
+        found = {status: int(count) for status, count, _ in rows}
+        return PageCounts(
+            **{status.value: found.get(status.value, 0) for status in PageStatus},
+            fetched=sum(int(fetched) for _, _, fetched in rows),
+        )
 
     async def pages(
         self,
         batch_id: str,
         *,
+        statuses: Sequence[PageStatus] = (),
         offset: int = 0,
         limit: int | None = None,
-        statuses: Sequence[PageStatus] = (),
-    ) -> list[BatchPage]:
-        """Pages in input order; ``offset`` counts pages of the given statuses."""
-        query = (
-            select(batch_pages)
-            .where(batch_pages.c.batch_id == batch_id)
-            .order_by(batch_pages.c.input_index)
-            .offset(offset)
-        )
+        max_bytes: int | None = None,
+        by_completion: bool = False,
+    ) -> tuple[list[BatchPage], bool]:
+        """Pages in input order (or the order they were finished), and whether more follow.
+
+        ``offset`` counts pages of the given statuses. With ``max_bytes``, the window ends before the
+        records would pass that size (one page at least); only the chosen records are read.
+        """
+        where = batch_pages.c.batch_id == batch_id
         if statuses:
-            query = query.where(batch_pages.c.status.in_([status.value for status in statuses]))
-        if limit is not None:
-            query = query.limit(limit)
+            where = and_(where, batch_pages.c.status.in_([status.value for status in statuses]))
+        order = (
+            (batch_pages.c.finished_at, batch_pages.c.input_index)
+            if by_completion
+            else (batch_pages.c.input_index,)
+        )
+        sizes = select(batch_pages.c.input_index, batch_pages.c.record_bytes).where(where).order_by(*order)
+        sizes = sizes.offset(offset).limit(limit + 1 if limit is not None else -1)
         async with self._store.read() as db:
-            return [BatchPage.from_row(row._mapping) for row in await db.execute(query)]
+            candidates = (await db.execute(sizes)).all()
+            chosen: list[int] = []
+            total = 0
+            for index, size in candidates[:limit]:
+                if max_bytes is not None and chosen and total + size > max_bytes:
+                    break
+                chosen.append(index)
+                total += size
+            rows = await db.execute(
+                select(batch_pages, batch_records.c.record)
+                .select_from(
+                    batch_pages.outerjoin(
+                        batch_records,
+                        and_(
+                            batch_records.c.batch_id == batch_pages.c.batch_id,
+                            batch_records.c.input_index == batch_pages.c.input_index,
+                        ),
+                    )
+                )
+                .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(chosen))
+                .order_by(*order)
+            )
+            found = [BatchPage.from_row(row._mapping) for row in rows]
+        return found, len(candidates) > len(chosen)
 
     async def search(
         self, key: ApiKey, *, offset: int, limit: int, status: BatchStatus | None = None
     ) -> tuple[list[Batch], int]:
         """The tenant's live batches, newest first, and how many there are in all."""
-        where = and_(batches.c.tenant_id == key.tenant_id, batches.c.expires_at > datetime.now(UTC))
+        where = and_(batches.c.tenant_id == key.tenant_id, _live())
         if status is not None:
             where = and_(where, batches.c.status == status.value)
         async with self._store.read() as db:
@@ -287,7 +327,9 @@ class BatchService:
         in_flight = (await self.counts(batch.id)).pending
         return await self._load(batch.id), in_flight
 
-    async def inputs(self, batch_id: str, token: str, claim: int) -> dict[str, Any]:
+    async def inputs(
+        self, batch_id: str, token: str, claim: int, job_id: str | None = None
+    ) -> dict[str, Any]:
         """The next ``claim`` URLs of the batch nobody took yet, with its options and address policy.
 
         The batch's spider processes ask for their work this way, so however many share a batch,
@@ -313,7 +355,7 @@ class BatchService:
                     await db.execute(
                         update(batch_pages)
                         .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(unclaimed))
-                        .values(claimed_at=datetime.now(UTC))
+                        .values(claimed_at=datetime.now(UTC), claimed_by=job_id)
                         .returning(batch_pages.c.input_index, batch_pages.c.url)
                     )
                 ).all()
@@ -323,116 +365,6 @@ class BatchService:
             "options": row.options,
             "addresses": self._policy.addresses.to_entries(),
         }
-
-    async def advance(self) -> None:
-        """Mark batches running once a job runs, and finish them once all their jobs have ended."""
-        async with self._store.read() as db:
-            open_batches = [
-                Batch.from_row(row._mapping)
-                for row in await db.execute(select(batches).where(batches.c.completed_at.is_(None)))
-            ]
-            if not open_batches:
-                return
-            job_rows = (
-                await db.execute(
-                    select(jobs.c.batch_id, jobs.c.status, jobs.c.settled, jobs.c.started_at).where(
-                        jobs.c.batch_id.in_([batch.id for batch in open_batches])
-                    )
-                )
-            ).all()
-        by_batch: dict[str, list[Any]] = {}
-        for row in job_rows:
-            by_batch.setdefault(row.batch_id, []).append(row)
-        now = datetime.now(UTC)
-        for batch in open_batches:
-            batch_jobs = by_batch.get(batch.id, [])
-            if batch.status == BatchStatus.QUEUED and any(job.started_at for job in batch_jobs):
-                await self._set(batch, status=BatchStatus.RUNNING, started_at=now)
-            statuses = [JobStatus(job.status) for job in batch_jobs]
-            if batch_jobs and all(job.settled for job in batch_jobs):
-                await self._finish(batch, statuses)
-            elif batch_jobs and (
-                batch.status == BatchStatus.CANCELLED or not (await self.counts(batch.id)).pending
-            ):
-                # Every page has its record (or the batch was cancelled): done, while the spider
-                # processes are still shutting down.
-                await self._finish(batch, statuses)
-            elif not batch_jobs and (batch.error or now - batch.created_at > NEVER_STARTED_AFTER):
-                # Its jobs could not be started (or the gateway stopped before it started them).
-                await self._finish(batch, [])
-
-    async def expire(self) -> int:
-        """Delete finished batches past their retention, with their pages and jobs."""
-        async with self._store.write() as db:
-            result = await db.execute(
-                delete(batches).where(
-                    batches.c.completed_at.is_not(None), batches.c.expires_at <= datetime.now(UTC)
-                )
-            )
-        if result.rowcount:
-            log.info("deleted %d expired batches", result.rowcount)
-        return int(result.rowcount)
-
-    async def _finish(self, batch: Batch, job_statuses: list[JobStatus]) -> None:
-        now = datetime.now(UTC)
-        cancelled = batch.status == BatchStatus.CANCELLED
-        async with self._store.write() as db:
-            await db.execute(
-                update(batch_pages)
-                .where(batch_pages.c.batch_id == batch.id, batch_pages.c.status == PageStatus.PENDING)
-                .values(
-                    status=PageStatus.CANCELLED if cancelled else PageStatus.FAILED,
-                    error_code="CANCELLED" if cancelled else "NOT_FETCHED",
-                    error_message="the batch was cancelled before this page was fetched"
-                    if cancelled
-                    else "the scrape ended before this page was fetched",
-                    finished_at=now,
-                )
-            )
-            fetched = (
-                await db.execute(
-                    select(func.count()).where(
-                        batch_pages.c.batch_id == batch.id, batch_pages.c.status_code.is_not(None)
-                    )
-                )
-            ).scalar_one()
-            completed = (
-                await db.execute(
-                    select(func.count()).where(
-                        batch_pages.c.batch_id == batch.id, batch_pages.c.status == PageStatus.COMPLETED
-                    )
-                )
-            ).scalar_one()
-            row = (await db.execute(select(batches).where(batches.c.id == batch.id).with_for_update())).one()
-            if row.completed_at is not None:
-                return
-            status = BatchStatus.CANCELLED if row.status == BatchStatus.CANCELLED else BatchStatus.COMPLETED
-            error = row.error
-            if (
-                status == BatchStatus.COMPLETED
-                and not completed
-                and all(job == JobStatus.ERROR for job in job_statuses)
-            ):
-                status, error = BatchStatus.FAILED, error or "the batch's scrape jobs failed: see their logs"
-            refund = max(0, row.credits_reserved - int(fetched))
-            await db.execute(
-                update(batches)
-                .where(batches.c.id == batch.id)
-                .values(
-                    status=status,
-                    error=error,
-                    credits_used=int(fetched),
-                    completed_at=now,
-                    expires_at=now + self._policy.retention,
-                )
-            )
-            if refund and row.api_key_id:
-                await db.execute(
-                    update(api_keys)
-                    .where(api_keys.c.id == row.api_key_id)
-                    .values(credits_used=api_keys.c.credits_used - refund)
-                )
-        log.info("batch %s %s: %d pages fetched", batch.id, status.value, fetched)
 
     async def _insert(
         self,
@@ -469,6 +401,7 @@ class BatchService:
                     total_urls=len(accepted),
                     invalid_urls=[{"index": i.index, "url": i.url, "reason": i.reason} for i in invalid],
                     credits_reserved=reserved,
+                    restarts=0,
                     credits_used=0,
                     inputs_token=secrets.token_urlsafe(32),
                     idempotency_key=idempotency_key,
@@ -490,20 +423,29 @@ class BatchService:
                 ],
             )
 
-    async def _start_jobs(self, key: ApiKey, batch_id: str, spider: Any, url_count: int) -> None:
-        """As many jobs as cores allow and the batch is worth; they share its URLs as they go."""
-        parts = max(1, min(self._policy.processes, math.ceil(url_count / self._policy.urls_per_process)))
+    async def start_jobs(self, key: ApiKey, batch_id: str, count: int) -> int:
+        """Start ``count`` spider processes for the batch; returns how many started.
+
+        Raises only when none did (the batch then ends as failed); fewer than asked is still a batch.
+        """
+        spider = await self._batch_spider()
         async with self._store.read() as db:
             token = (
                 await db.execute(select(batches.c.inputs_token).where(batches.c.id == batch_id))
             ).scalar_one()
         inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={token}"
-        try:
-            for _ in range(parts):
+        started = 0
+        for _ in range(count):
+            try:
                 await self._jobs.start(key, spider, {"inputs_url": inputs_url}, batch_id=batch_id)
-        except GatewayError as exc:
-            await self._set_error(batch_id, f"the batch could not be started: {exc.message}")
-            raise
+            except GatewayError as exc:
+                log.warning("batch %s: a spider process did not start: %s", batch_id, exc.message)
+                if not started:
+                    await self._set_error(batch_id, f"the batch could not be started: {exc.message}")
+                    raise
+                break
+            started += 1
+        return started
 
     async def _batch_spider(self) -> Any:
         try:
@@ -522,10 +464,6 @@ class BatchService:
             ).first()
         return Batch.from_row(row._mapping) if row else None
 
-    async def _set(self, batch: Batch, **values: Any) -> None:
-        async with self._store.write() as db:
-            await db.execute(update(batches).where(batches.c.id == batch.id).values(**values))
-
     async def _set_error(self, batch_id: str, error: str) -> None:
         async with self._store.write() as db:
             await db.execute(update(batches).where(batches.c.id == batch_id).values(error=error))
@@ -538,3 +476,8 @@ class BatchService:
 
 def _invalid(entry: dict[str, Any]) -> InvalidUrl:
     return InvalidUrl(index=int(entry["index"]), url=str(entry["url"]), reason=str(entry["reason"]))
+
+
+def _live() -> Any:
+    """Batches still running, or finished and within their retention."""
+    return or_(batches.c.completed_at.is_(None), batches.c.expires_at > datetime.now(UTC))

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.jobs import Job
 from gateway.scrapyd import ScrapydClient
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, items, jobs
+from gateway.store.tables import api_keys, batch_pages, batch_records, items, jobs
 
 log = logging.getLogger(__name__)
 
@@ -112,26 +112,21 @@ _PAGE_UPDATE = (
         error_message=bindparam("page_error"),
         duration_ms=bindparam("page_duration"),
         retry_count=bindparam("page_retries"),
-        record=bindparam("page_record"),
         record_bytes=bindparam("page_record_bytes"),
         finished_at=bindparam("page_finished"),
     )
 )
-_RECORD_FIELDS = ("markdown", "html", "rawHtml", "links", "metadata")
 
 
 async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Document]) -> None:
     now = datetime.now(UTC)
-    rows = []
+    pages, records = [], []
     for doc in documents:
         value = doc.value
         if not isinstance(value, dict) or not isinstance(value.get("input_index"), int):
             log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
             continue
-        record = json.dumps(
-            {name: value[name] for name in _RECORD_FIELDS if name in value}, ensure_ascii=False
-        )
-        rows.append(
+        pages.append(
             {
                 "page_batch": batch_id,
                 "page_index": value["input_index"],
@@ -141,13 +136,31 @@ async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Docume
                 "page_error": value.get("error"),
                 "page_duration": value.get("duration_ms"),
                 "page_retries": value.get("retry_count"),
-                "page_record": record,
-                "page_record_bytes": len(record.encode()),
+                "page_record_bytes": len(doc.text.encode()),
                 "page_finished": now,
             }
         )
-    if rows:
-        await db.execute(_PAGE_UPDATE, rows)
+        # The line as exported is the record: its fields beyond the formats do no harm.
+        records.append({"batch_id": batch_id, "input_index": value["input_index"], "record": doc.text})
+    if not pages:
+        return
+    updated = await db.execute(_PAGE_UPDATE, pages)
+    if updated.rowcount == len(pages):
+        await db.execute(insert(batch_records), records)
+        return
+    # Some pages had their record already (a page fetched twice): keep the first of each.
+    known = {
+        row.input_index
+        for row in await db.execute(
+            select(batch_records.c.input_index).where(
+                batch_records.c.batch_id == batch_id,
+                batch_records.c.input_index.in_([record["input_index"] for record in records]),
+            )
+        )
+    }
+    fresh = [record for record in records if record["input_index"] not in known]
+    if fresh:
+        await db.execute(insert(batch_records), fresh)
 
 
 def _documents(block: bytes, job_id: str) -> list[Document]:

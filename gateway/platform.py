@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gateway.batch_progress import BatchProgress
 from gateway.batches import BatchPolicy, BatchService
 from gateway.config import Settings
 from gateway.deploy import Deployments
@@ -27,7 +29,7 @@ from gateway.scrapyd import Node, NodeUnreachable, ScrapydError
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
 from gateway.sync import JobSync, SyncPolicy
-from spiders_project.addresses import AddressPolicy
+from spiders_project.addresses import AddressPolicy, default_port
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,9 @@ class Platform:
         self.catalog = SpiderCatalog(self.store, self.nodes)
         self.deployments = Deployments(self.store, self.nodes, self.catalog, data_dir / "eggs")
         self.jobs = JobService(self.store, self.nodes, self.catalog)
-        self.batches = BatchService(self.store, self.jobs, self.catalog, _batch_policy(settings, nodes))
+        batch_policy = _batch_policy(settings, nodes)
+        self.batches = BatchService(self.store, self.jobs, self.catalog, batch_policy)
+        self.batch_progress = BatchProgress(self.store, self.batches, self.keys, batch_policy)
         self.sync = JobSync(
             self.store,
             self.nodes,
@@ -88,10 +92,13 @@ class Platform:
             _, self.first_admin_key = await self.keys.create("admin", admin=True)
         self._tasks = [
             asyncio.create_task(_every(settings.sync_interval, self.sync.tick), name="job-sync"),
-            asyncio.create_task(_every(settings.sync_interval, self.batches.advance), name="batch-progress"),
+            asyncio.create_task(
+                _every(settings.sync_interval, self.batch_progress.advance), name="batch-progress"
+            ),
             asyncio.create_task(
                 _every(
-                    min(RETENTION_SWEEP_SECONDS, settings.batch_retention_hours * 3600), self.batches.expire
+                    min(RETENTION_SWEEP_SECONDS, settings.batch_retention_hours * 3600),
+                    self.batch_progress.expire,
                 ),
                 name="batch-expiry",
             ),
@@ -137,11 +144,34 @@ async def _every(seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
 
 def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
     """Batches may reach what the operator allows, and never the platform's own services."""
-    own = [urlsplit(node.url).netloc for node in nodes] + [urlsplit(settings.gateway_url).netloc]
+    own = [_endpoint(node.url) for node in nodes] + [_endpoint(settings.gateway_url)]
+    if settings.host in ("0.0.0.0", "::", ""):
+        own += [(address, settings.port) for address in _local_addresses()]
+    denied = {f"{host}:{port}" for host, port in own}
+    # By address too: a batch may name the same service by any of its addresses.
+    for host, port in own:
+        denied |= {f"{address}:{port}" for address in _resolve(host)}
     return BatchPolicy(
         gateway_url=settings.gateway_url,
-        addresses=AddressPolicy.from_entries(allowed=settings.allowed_addresses, denied=own),
+        addresses=AddressPolicy.from_entries(allowed=settings.allowed_addresses, denied=sorted(denied)),
         retention=timedelta(hours=settings.batch_retention_hours),
         processes=settings.batch_processes,
         urls_per_process=settings.batch_urls_per_process,
     )
+
+
+def _endpoint(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or default_port(parts.scheme)
+
+
+def _resolve(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError):
+        return set()
+
+
+def _local_addresses() -> set[str]:
+    """Addresses this machine answers on, as far as its own name resolves."""
+    return {"127.0.0.1", "::1"} | _resolve(socket.gethostname())

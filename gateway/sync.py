@@ -37,6 +37,17 @@ REDISPATCH_AFTER = timedelta(minutes=10)
 DISPATCH_RETRY_SECONDS = 2.0
 
 
+# A node's listing is asked for again at least this often, whatever its counts say.
+LISTING_MAX_AGE = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    counts: tuple[int, ...]
+    listed_at: datetime
+    snapshot: NodeJobs
+
+
 @dataclass(frozen=True)
 class SyncPolicy:
     cancel_grace: timedelta = timedelta(seconds=10)
@@ -60,6 +71,7 @@ class JobSync:
         self._feeds = FeedIngest(store)
         self._unreachable_since: dict[str, float] = {}
         self._dispatch_tried: dict[str, float] = {}
+        self._listings: dict[str, _Listing] = {}
 
     async def tick(self) -> None:
         unsettled = await self._unsettled()
@@ -86,16 +98,45 @@ class JobSync:
     async def _sync_node(self, client: ScrapydClient, node_jobs: list[Job]) -> None:
         asked_at = self._clock()
         try:
-            snapshot = await client.list_jobs()
+            snapshot, fresh = await self._snapshot(client, node_jobs, asked_at)
         except (NodeUnreachable, ScrapydError) as exc:
             await self._node_unreachable(client, node_jobs, exc)
             return
         self._unreachable_since.pop(client.node.name, None)
         for job in node_jobs:
             try:
-                await self._sync_job(client, snapshot, asked_at, job)
+                if fresh:
+                    await self._sync_job(client, snapshot, asked_at, job)
+                elif job.started_at is not None and snapshot.state_of(job.id) == "running":
+                    # Between listings only running jobs are followed; every change of state
+                    # waits for a fresh listing.
+                    await self._follow_running(client, snapshot, job)
             except (NodeUnreachable, ScrapydError) as exc:
                 log.warning("job %s: %s", job.id, exc)
+
+    async def _snapshot(
+        self, client: ScrapydClient, node_jobs: list[Job], asked_at: datetime
+    ) -> tuple[NodeJobs, bool]:
+        """The node's job listing, and whether it is fresh.
+
+        ``listjobs.json`` costs scrapyd more the more finished jobs it keeps (125 ms with 1,000), so
+        it is asked for only when ``daemonstatus.json``'s counts moved, a job was sent since the last
+        listing, or that listing is older than ``LISTING_MAX_AGE``; otherwise the last one serves.
+        """
+        name = client.node.name
+        status = await client.daemon_status()
+        counts = tuple(int(status.get(state, 0)) for state in ("pending", "running", "finished"))
+        known = self._listings.get(name)
+        if (
+            known is not None
+            and known.counts == counts
+            and asked_at - known.listed_at < LISTING_MAX_AGE
+            and not any(job.dispatched_at and job.dispatched_at >= known.listed_at for job in node_jobs)
+        ):
+            return known.snapshot, False
+        snapshot = await client.list_jobs()
+        self._listings[name] = _Listing(counts=counts, listed_at=asked_at, snapshot=snapshot)
+        return snapshot, True
 
     async def _sync_job(
         self, client: ScrapydClient, snapshot: NodeJobs, asked_at: datetime, job: Job

@@ -28,9 +28,14 @@ def default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def normal_host(host: str) -> str:
+    """A host name as the policy compares them: no brackets, no trailing dot, lower case."""
+    return host.strip("[]").rstrip(".").lower()
+
+
 def _host_port(entry: str) -> tuple[str, int]:
     host, _, port = entry.strip().rpartition(":")
-    return host.strip("[]").lower(), int(port)
+    return normal_host(host), int(port)
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,9 @@ class AddressPolicy:
 
     def check(self, host: str, port: int, addresses: Iterable[str]) -> None:
         """Raise ``BlockedAddress`` unless every address ``host`` resolves to may be reached on ``port``."""
-        host = host.strip("[]").lower()
+        host = normal_host(host)
         for text in addresses:
-            address = ipaddress.ip_address(text.split("%", 1)[0])
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-                address = address.ipv4_mapped
+            address = _ipv4_inside(ipaddress.ip_address(text.split("%", 1)[0]))
             endpoints = {(host, port), (str(address), port)}
             if endpoints & self.denied_endpoints:
                 raise BlockedAddress(f"{host}:{port} is the platform's own service")
@@ -90,6 +93,23 @@ class AddressPolicy:
         except (socket.gaierror, UnicodeError):
             return
         self.check(host, port, [str(info[4][0]) for info in infos])
+
+
+# IPv6 prefixes that carry an IPv4 address a packet may end up at: NAT64 and 6to4.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _ipv4_inside(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one stands for (mapped, compatible, NAT64, 6to4), else itself."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in _NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
 
 
 def _is_public(address: IPAddress) -> bool:

@@ -7,6 +7,7 @@ corpus: ``bench/batch_quality.py`` prints the figures.
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
     selecting = bool(options.include_tags or options.exclude_tags)
     tree = None
     if selecting or options.only_main_content or options.want_links or options.want_html:
-        tree = _parse(text)
+        tree = parse_html(text)
         if tree is None:
             return PageContent(
                 markdown="", html="" if options.want_html else None, links=[] if options.want_links else None
@@ -58,31 +59,44 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
     else:
         markdown = html_to_markdown.convert(text, _page_options(url)).content or ""
         if options.want_html and clean is None:
-            clean = _clean_html(_parse(text), url)
+            clean = _clean_html(parse_html(text), url)
     markdown = markdown.strip()
     return PageContent(markdown=f"{markdown}\n" if markdown else "", html=clean, links=links)
 
 
 def page_links(tree: Any, base_url: str) -> list[str]:
     """Absolute http(s) links of the page, without fragments, de-duplicated, in page order."""
-    base = tree.xpath("string(//head/base/@href)") or base_url
-    base = urljoin(base_url, base)
+    base = absolute_url(base_url, tree.xpath("string(//head/base/@href)")) or base_url
     seen: dict[str, None] = {}
     for href in tree.xpath("//a/@href"):
         href = href.strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
             continue
-        absolute = urldefrag(urljoin(base, href))[0]
-        if absolute.startswith(("http://", "https://")):
-            seen.setdefault(absolute, None)
+        absolute = absolute_url(base, href)
+        if absolute and absolute.startswith(("http://", "https://")):
+            seen.setdefault(urldefrag(absolute)[0], None)
     return list(seen)
 
 
-def _parse(text: str) -> Any:
+def absolute_url(base: str, href: str) -> str | None:
+    """``href`` resolved against ``base``, or None when it cannot be (``http://[oops/``)."""
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return None
+
+
+def parse_html(text: str) -> Any:
+    """An lxml tree of the page, or None when there is nothing to parse."""
+    # lxml refuses text that starts with an XML declaration (XHTML pages served as text/html).
+    text = _XML_DECLARATION.sub("", text, count=1)
     try:
         return lxml.html.document_fromstring(text)
     except (ParserError, ValueError):
         return None
+
+
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 
 
 def _page_options(url: str) -> ConversionOptions:
@@ -165,11 +179,12 @@ def _xml_to_html(body: Any, url: str) -> str:
         elif tag in _RENAMED:
             element.tag = _RENAMED[tag]
         if element.tag == "a" and attributes.get("target"):
-            element.set("href", urljoin(url, attributes["target"]))
+            element.set("href", absolute_url(url, attributes["target"]) or attributes["target"])
         elif element.tag == "img":
             for name in ("src", "alt", "title"):
                 if attributes.get(name):
-                    element.set(name, urljoin(url, attributes[name]) if name == "src" else attributes[name])
+                    value = attributes[name]
+                    element.set(name, (absolute_url(url, value) or value) if name == "src" else value)
     tree.tag = "body"
     # No pretty printing: it would add whitespace inside <pre>.
     return str(lxml.etree.tostring(tree, encoding="unicode"))

@@ -32,6 +32,7 @@ class PageRecord:
 
     page: FetchedPage
     text: str | None = None
+    is_html: bool = False
     markdown: str = ""
     html: str | None = None
     links: list[str] | None = None

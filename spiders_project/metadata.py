@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urljoin
 
-import lxml.html
-from lxml.etree import ParserError
+from spiders_project.conversion import absolute_url, parse_html
 
 # The head is all this needs; parsing only it keeps metadata cheap on large pages.
 _HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.IGNORECASE)
@@ -32,9 +30,8 @@ def head_metadata(text: str, url: str) -> dict[str, Any]:
     language = _HTML_LANG.search(head_text)
     if language:
         metadata["language"] = language.group(1)
-    try:
-        head = lxml.html.document_fromstring(head_text + "</head><body></body></html>")
-    except (ParserError, ValueError):
+    head = parse_html(head_text + "</head><body></body></html>")
+    if head is None:
         return metadata
     title = head.findtext(".//title")
     if title and title.strip():
@@ -51,12 +48,12 @@ def head_metadata(text: str, url: str) -> dict[str, Any]:
         elif key == "og:locale:alternate":
             metadata["ogLocaleAlternate"].append(content)
         elif key in _OPEN_GRAPH:
-            value = urljoin(url, content) if key in ("og:image", "og:url") else content
+            value = (absolute_url(url, content) or content) if key in ("og:image", "og:url") else content
             metadata.setdefault(_OPEN_GRAPH[key], value)
         elif key == "content-language" and "language" not in metadata:
             metadata["language"] = content.split(",")[0].strip()
     for link in head.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
-            metadata["canonical"] = urljoin(url, link.get("href").strip())
+            metadata["canonical"] = absolute_url(url, link.get("href")) or link.get("href").strip()
             break
     return metadata

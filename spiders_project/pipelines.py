@@ -7,6 +7,7 @@ Other items pass through untouched.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -20,6 +21,8 @@ from spiders_project.documents import pdf_markdown
 from spiders_project.items import FetchedPage, PageRecord
 from spiders_project.metadata import head_metadata
 from spiders_project.pages import PageOptions
+
+log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _JSON_TYPES = ("application/json", "text/json")
@@ -63,7 +66,15 @@ class PageContentPipeline:
         from twisted.internet import reactor
 
         options = _page_options(self.crawler)
-        return await maybe_deferred_to_future(deferToThreadPool(reactor, self.pool, _content, item, options))
+        try:
+            return await maybe_deferred_to_future(
+                deferToThreadPool(reactor, self.pool, _content, item, options)
+            )
+        except Exception as exc:
+            # A page that breaks the converter is still a page: its record says so.
+            log.exception("page %s could not be converted", item.final_url)
+            item.error_code, item.error = "CONVERSION_ERROR", f"the page could not be converted: {exc}"
+            return PageRecord(page=item)
 
 
 def _content(page: FetchedPage, options: PageOptions) -> PageRecord:
@@ -79,6 +90,7 @@ def _content(page: FetchedPage, options: PageOptions) -> PageRecord:
         return record
     record.text, _ = decode_body(page.body, page.content_type or None)
     if media_type in _HTML_TYPES or (not media_type and "<html" in record.text[:2048].lower()):
+        record.is_html = True
         content = convert_html(record.text, page.final_url, options.content)
         record.markdown, record.html, record.links = content.markdown, content.html, content.links
     elif media_type in _JSON_TYPES or media_type.endswith("+json"):
@@ -109,8 +121,11 @@ class PageMetadataPipeline:
             return item
         page = item.page
         metadata: dict[str, Any] = {"ogLocaleAlternate": []}
-        if item.text is not None and _media_type(page.content_type) in _HTML_TYPES:
-            metadata = head_metadata(item.text, page.final_url)
+        if item.is_html and item.text is not None:
+            try:
+                metadata = head_metadata(item.text, page.final_url)
+            except Exception:
+                log.exception("no metadata for page %s", page.final_url)
         metadata |= {
             "sourceURL": page.source_url,
             "url": page.final_url,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from firecrawl import Firecrawl
 from firecrawl.v2.utils.error_handler import FirecrawlError
 
-from tests.harness import Gateway, ScrapydNode, wait_until
+from tests.harness import Gateway, ScrapydNode, wait_for_status, wait_until
 from tests.site import ENCODED_TEXT, PDF_TEXT, QuotesSite
 
 
@@ -92,13 +93,13 @@ def test_firecrawl_pages_follow_next_and_omit_it_on_the_last(gateway: Gateway, s
         batch_id = client.post("/v2/batch/scrape", json={"urls": urls, "origin": "test"}).json()["id"]
         wait_for_batch(client, f"/v2/batch/scrape/{batch_id}", "completed")
 
-        first = client.get(f"/v2/batch/scrape/{batch_id}", params={"limit": 2}).json()
-        assert [doc["metadata"]["sourceURL"] for doc in first["data"]] == urls[:2]
-        second = client.get(first["next"]).json()
-        assert [doc["metadata"]["sourceURL"] for doc in second["data"]] == urls[2:4]
-        last = client.get(second["next"]).json()
-        assert [doc["metadata"]["sourceURL"] for doc in last["data"]] == urls[4:]
-        assert "next" not in last
+        pages = [client.get(f"/v2/batch/scrape/{batch_id}", params={"limit": 2}).json()]
+        while "next" in pages[-1]:
+            pages.append(client.get(pages[-1]["next"]).json())
+
+    assert [len(page["data"]) for page in pages] == [2, 2, 1]
+    seen = [doc["metadata"]["sourceURL"] for page in pages for doc in page["data"]]
+    assert sorted(seen) == sorted(urls)
 
 
 def test_firecrawl_options_shape_the_markdown(firecrawl: Firecrawl, site: QuotesSite) -> None:
@@ -129,7 +130,7 @@ def test_firecrawl_refuses_what_it_cannot_honour(gateway: Gateway, site: QuotesS
             ({"urls": [site.url], "formats": ["screenshot"]}, "not supported yet"),
             ({"urls": [site.url], "waitFor": 1000}, "JavaScript rendering"),
             ({"urls": [site.url], "headers": {"Host": "evil"}}, "cannot be set"),
-            ({"urls": [site.url], "includeTags": ["div[["]}, "not a valid CSS selector"),
+            ({"urls": [site.url], "includeTags": ["div[["]}, "not a CSS selector this platform can use"),
             ({"urls": []}, "1 to 1000 URLs"),
             ({"urls": "http://x"}, "urls must be a list"),
         ]:
@@ -342,6 +343,27 @@ def test_credits_are_held_for_a_batch_and_only_fetched_pages_are_charged(
         # The unfetched page's credit came back: one credit is left.
         assert client.post("/v2/batch/scrape", json={"urls": [site.url] * 2}).status_code == 402
         assert client.post("/v2/batch/scrape", json={"urls": [site.url]}).status_code == 200
+
+
+def test_pages_of_a_killed_spider_process_are_fetched_all_the_same(
+    gateway: Gateway, site: QuotesSite, node_pids: Callable[[str], int]
+) -> None:
+    with gateway.client(gateway.create_key("survivor")) as client:
+        urls = [f"{site.url}_slow?seconds=1&n={n}" for n in range(60)]
+        batch_id = client.post("/v2/batch/scrape", json={"urls": urls, "onlyMainContent": False}).json()["id"]
+        wait_until(lambda: client.get(f"/v2/batch/scrape/{batch_id}?limit=1").json()["completed"] >= 5)
+        (job,) = [job for job in client.get("/api/v1/jobs").json() if job["spider"]["name"] == "batch"]
+
+        os.kill(node_pids(job["id"]), signal.SIGKILL)
+
+        status = wait_for_batch(client, f"/v2/batch/scrape/{batch_id}", "completed", "failed")
+        assert (
+            wait_for_status(client, job["id"], "error")["error"]
+            == "the spider process was killed by signal 9"
+        )
+        assert status["status"] == "completed"
+        assert status["completed"] == 60
+        assert client.get(f"/v2/batch/scrape/{batch_id}/errors").json()["errors"] == []
 
 
 def test_another_tenants_batch_answers_404(gateway: Gateway, site: QuotesSite) -> None:

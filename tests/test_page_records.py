@@ -43,6 +43,29 @@ def test_markdown_keeps_headings_lists_links_tables_and_code() -> None:
     assert "tracking" not in markdown
 
 
+def test_xhtml_pages_with_an_xml_declaration_convert() -> None:
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<html><head><title>X</title></head><body><p>Body <a href="/a">a</a></p></body></html>'
+    )
+
+    content = convert_html(page, "https://e.com/", ContentOptions(want_links=True, only_main_content=True))
+
+    assert "Body" in content.markdown
+    assert content.links == ["https://e.com/a"]
+    assert head_metadata(page, "https://e.com/")["title"] == "X"
+
+
+def test_a_link_that_cannot_be_resolved_is_left_out() -> None:
+    html = (
+        '<head><link rel="canonical" href="http://[oops/"></head>'
+        '<a href="http://[oops/">bad</a><a href="/ok">ok</a>'
+    )
+
+    assert convert_html(html, "https://e.com/", ContentOptions(want_links=True)).links == ["https://e.com/ok"]
+    assert head_metadata(html, "https://e.com/")["canonical"] == "http://[oops/"
+
+
 def test_links_are_absolute_unique_and_in_page_order() -> None:
     html = '<a href="/b">b</a><a href="a#x">a</a><a href="/b#y">b</a><a href="mailto:x@y">m</a><a href="https://o.org/">o</a>'
 
@@ -133,6 +156,7 @@ def test_address_policy_refuses_private_addresses_unless_allowed() -> None:
     policy.check("example.com", 443, ["93.184.215.14"])
     policy.check("localhost", 8080, ["127.0.0.1"])
     policy.check("intranet", 80, ["10.1.9.9"])
+    policy.check("localhost.", 8080, ["127.0.0.1"])
     for host, port, address in [
         ("localhost", 8081, "127.0.0.1"),
         ("metadata", 80, "169.254.169.254"),
@@ -140,6 +164,9 @@ def test_address_policy_refuses_private_addresses_unless_allowed() -> None:
         ("v6", 80, "::1"),
         ("mapped", 80, "::ffff:127.0.0.1"),
         ("node", 6800, "10.1.2.3"),
+        ("nat64", 80, "64:ff9b::7f00:1"),
+        ("sixtofour", 80, "2002:a00:1::"),
+        ("compatible", 80, "::127.0.0.1"),
         ("mixed", 80, "93.184.215.14"),
     ]:
         with pytest.raises(BlockedAddress):
@@ -166,13 +193,18 @@ def test_url_problems_are_named(url: object, problem: str) -> None:
 
 
 def test_screening_keeps_input_indexes_and_refuses_loopback() -> None:
-    urls = ["https://93.184.215.14/a", "ftp://x", "http://127.0.0.1:9/", "https://93.184.215.14/a"]
+    urls = [
+        "https://93.184.215.14/a",
+        "ftp://x",
+        "http://127.0.0.1\\@example.com/",
+        "https://93.184.215.14/a",
+    ]
 
     screened = asyncio.run(screen_urls(urls, AddressPolicy()))
 
     assert screened.accepted == [(0, urls[0]), (3, urls[3])]
     assert [(item.index, item.url) for item in screened.invalid] == [
         (1, "ftp://x"),
-        (2, "http://127.0.0.1:9/"),
+        (2, urls[2]),
     ]
     assert "non-public" in screened.invalid[1].reason

@@ -45,36 +45,34 @@ async def batch_status(request: Request) -> JSONResponse:
     skip = query_int(request, "skip", default=0, minimum=0, maximum=10**6)
     limit = query_int(request, "limit", default=1000, minimum=1, maximum=1000)
     counts = await platform.batches.counts(batch.id)
-    pages = await platform.batches.pages(
-        batch.id, offset=skip, limit=limit + 1, statuses=[PageStatus.COMPLETED]
+    # In the order pages finished: a page finishing later never shifts the pages before it.
+    pages, more = await platform.batches.pages(
+        batch.id,
+        statuses=[PageStatus.COMPLETED],
+        offset=skip,
+        limit=limit,
+        max_bytes=MAX_PAGE_BYTES,
+        by_completion=True,
     )
-    data: list[dict[str, Any]] = []
-    size = 0
-    for page in pages[:limit]:
-        if data and size + page.record_bytes > MAX_PAGE_BYTES:
-            break
-        data.append(document(page))
-        size += page.record_bytes
     body: dict[str, Any] = {
         "success": True,
         "status": STATUS[batch.status],
         "total": batch.total_urls,
         "completed": counts.done,
-        "creditsUsed": batch.credits_used if batch.completed_at else counts.completed + counts.failed,
+        "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
         "expiresAt": timestamp(batch.expires_at),
-        "data": data,
+        "data": [document(page) for page in pages],
     }
-    if len(pages) > len(data):
+    if more:
         # Left out on the last page: a `next` that leads back here would keep the SDK paging forever.
-        following = request.url.include_query_params(skip=skip + len(data))
-        body["next"] = str(following.replace(scheme=request.url.scheme))
+        body["next"] = str(request.url.include_query_params(skip=skip + len(pages)))
     return JSONResponse(body)
 
 
 async def batch_errors(request: Request) -> JSONResponse:
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
-    failed = await platform.batches.pages(batch.id, statuses=[PageStatus.FAILED, PageStatus.CANCELLED])
+    failed, _ = await platform.batches.pages(batch.id, statuses=[PageStatus.FAILED, PageStatus.CANCELLED])
     errors = [
         {
             "id": f"{batch.id}-{page.input_index}",

@@ -54,7 +54,7 @@ async def batch_status(request: Request) -> JSONResponse:
     page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
     page_size = query_int(request, "page_size", default=10, minimum=1, maximum=50)
     counts = await platform.batches.counts(batch.id)
-    pages = await platform.batches.pages(batch.id, offset=(page - 1) * page_size, limit=page_size)
+    pages, _ = await platform.batches.pages(batch.id, offset=(page - 1) * page_size, limit=page_size)
     return JSONResponse(
         _summary(batch, counts)
         | {

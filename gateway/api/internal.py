@@ -15,5 +15,6 @@ async def batch_inputs(request: Request) -> JSONResponse:
     """The next URLs of a batch for one of its spiders, with the batch's options and address policy."""
     token = request.query_params.get("token", "")
     claim = query_int(request, "claim", default=64, minimum=1, maximum=1000)
-    inputs = await platform_of(request).batches.inputs(request.path_params["batch_id"], token, claim)
+    job_id = request.query_params.get("job") or None
+    inputs = await platform_of(request).batches.inputs(request.path_params["batch_id"], token, claim, job_id)
     return JSONResponse(inputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cssselect import SelectorError, parse
+from cssselect import ExpressionError, GenericTranslator, SelectorError
 
 from gateway.batches import BatchPage, BatchStatus
 from gateway.errors import BadRequest
@@ -153,9 +153,11 @@ def _selectors(value: Any, name: str) -> tuple[str, ...]:
         raise BadRequest(f"{name} must be a list of CSS selectors")
     for selector in value:
         try:
-            parse(selector)
-        except SelectorError as exc:
-            raise BadRequest(f"{name}: {selector!r} is not a valid CSS selector ({exc})") from None
+            GenericTranslator().css_to_xpath(selector)
+        except (SelectorError, ExpressionError) as exc:
+            raise BadRequest(
+                f"{name}: {selector!r} is not a CSS selector this platform can use ({exc})"
+            ) from None
     return tuple(value)
 
 

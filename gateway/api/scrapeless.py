@@ -8,7 +8,9 @@ from starlette.responses import JSONResponse
 from gateway.api import platform_of
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options
 from gateway.batches import PageStatus
-from gateway.http import api_key_of, json_object, timestamp
+from gateway.http import api_key_of, json_object, query_int, timestamp
+
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
 
 async def start_batch(request: Request) -> JSONResponse:
@@ -26,20 +28,27 @@ async def start_batch(request: Request) -> JSONResponse:
 
 
 async def batch_status(request: Request) -> JSONResponse:
-    """The whole batch in one answer: the SDK does not follow ``next`` for batches."""
+    """Finished pages in input order, at most 10 MiB an answer; ``next`` (a relative path) for more.
+
+    The SDK does not follow ``next`` for batches; batches of ordinary pages fit in one answer.
+    """
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
+    skip = query_int(request, "skip", default=0, minimum=0, maximum=10**6)
     counts = await platform.batches.counts(batch.id)
-    pages = await platform.batches.pages(batch.id, statuses=[PageStatus.COMPLETED, PageStatus.FAILED])
-    return JSONResponse(
-        {
-            "success": True,
-            "status": STATUS[batch.status],
-            "total": batch.total_urls,
-            "completed": counts.done,
-            "creditsUsed": batch.credits_used if batch.completed_at else counts.completed + counts.failed,
-            "expiresAt": timestamp(batch.expires_at),
-            "error": batch.error,
-            "data": [document(page) for page in pages],
-        }
+    pages, more = await platform.batches.pages(
+        batch.id, statuses=[PageStatus.COMPLETED, PageStatus.FAILED], offset=skip, max_bytes=MAX_ANSWER_BYTES
     )
+    body = {
+        "success": True,
+        "status": STATUS[batch.status],
+        "total": batch.total_urls,
+        "completed": counts.done,
+        "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
+        "expiresAt": timestamp(batch.expires_at),
+        "error": batch.error,
+        "data": [document(page) for page in pages],
+    }
+    if more:
+        body["next"] = f"{request.url.path}?skip={skip + len(pages)}"
+    return JSONResponse(body)

@@ -117,6 +117,8 @@ batches = Table(
     Column("invalid_urls", JSON, nullable=False),
     # Credits held for the batch's pages at the start; those not fetched are given back at the end.
     Column("credits_reserved", Integer, nullable=False),
+    # Jobs started again for pages whose spider process died with them.
+    Column("restarts", Integer, nullable=False),
     Column("credits_used", Integer, nullable=False),
     # Shown once to the batch's spider processes, which read their inputs with it.
     Column("inputs_token", String(64), nullable=False),
@@ -145,13 +147,23 @@ batch_pages = Table(
     Column("error_message", Text, nullable=True),
     Column("duration_ms", Integer, nullable=True),
     Column("retry_count", Integer, nullable=True),
-    # The page record (markdown, html, rawHtml, links, metadata) as one JSON document.
-    Column("record", Text, nullable=True),
+    # Size of the page's record (in batch_records), so a status page can stop before a limit.
     Column("record_bytes", Integer, nullable=False),
     # When a batch spider took the page to fetch; the batch's processes share its pages this way.
     Column("claimed_at", UTCDateTime, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Index(None, "batch_id", "status"),
+)
+
+# Apart from batch_pages, so counting and paging pages never reads through the records.
+batch_records = Table(
+    "batch_records",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    Column("input_index", Integer, primary_key=True),
+    # The page record (markdown, html, rawHtml, links, metadata) as one JSON document.
+    Column("record", Text, nullable=False),
 )
 
 jobs = Table(

@@ -1,4 +1,4 @@
-"""The batch spider: fetches a batch's URLs (its share of them) and yields one fetched page per URL."""
+"""The batch spider: fetches the URLs it claims from a batch and yields one fetched page per URL."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import scrapy
 from scrapy import signals
@@ -59,6 +60,9 @@ class BatchSpider(scrapy.Spider):
 
     def __init__(self, inputs_url: str, chunk: str = "64", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # scrapyd names the job in the spider's arguments; the gateway gives back the pages of a
+        # job that died to the others.
+        self.job_id = kwargs.get("_job", "")
         self.inputs_url = inputs_url
         self.chunk = max(1, int(chunk))
         self.page_options = PageOptions()
@@ -80,7 +84,9 @@ class BatchSpider(scrapy.Spider):
     def parse_inputs(self, response: Response) -> Iterator[scrapy.Request]:
         self._claiming = False
         if response.status != 200:
-            raise RuntimeError(f"the gateway refused this batch's inputs: HTTP {response.status}")
+            self._failed_claims += 1
+            self.logger.warning("the gateway answered HTTP %s for more of the batch", response.status)
+            return
         self._failed_claims = 0
         inputs = json.loads(response.text)
         self.page_options = PageOptions.from_json(inputs["options"])
@@ -128,10 +134,12 @@ class BatchSpider(scrapy.Spider):
         self._claiming = True
         separator = "&" if "?" in self.inputs_url else "?"
         return scrapy.Request(
-            f"{self.inputs_url}{separator}claim={self.chunk}",
+            f"{self.inputs_url}{separator}{urlencode({'claim': self.chunk, 'job': self.job_id})}",
             callback=self.parse_inputs,
             errback=self._claim_failed,
-            meta={"platform_internal": True},
+            # A retried claim could take a second chunk while the first was granted: the idle
+            # spider asks again instead (see _idle).
+            meta={"platform_internal": True, "dont_retry": True},
             priority=100,
             dont_filter=True,
         )

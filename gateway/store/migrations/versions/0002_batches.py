@@ -1,4 +1,4 @@
-"""batches and their pages
+"""batches, their pages and the pages' records
 
 Revision ID: 0002
 Revises: 0001
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("total_urls", sa.Integer(), nullable=False),
         sa.Column("invalid_urls", sa.JSON(), nullable=False),
         sa.Column("credits_reserved", sa.Integer(), nullable=False),
+        sa.Column("restarts", sa.Integer(), nullable=False),
         sa.Column("credits_used", sa.Integer(), nullable=False),
         sa.Column("inputs_token", sa.String(length=64), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
@@ -55,9 +56,9 @@ def upgrade() -> None:
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("retry_count", sa.Integer(), nullable=True),
-        sa.Column("record", sa.Text(), nullable=True),
         sa.Column("record_bytes", sa.Integer(), nullable=False),
         sa.Column("claimed_at", sa.DateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["batch_id"], ["batches.id"], name=op.f("fk_batch_pages_batch_id_batches"), ondelete="CASCADE"
@@ -66,6 +67,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("batch_pages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_batch_pages_batch_id_status"), ["batch_id", "status"])
+    op.create_table(
+        "batch_records",
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("input_index", sa.Integer(), nullable=False),
+        sa.Column("record", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["batches.id"], name=op.f("fk_batch_records_batch_id_batches"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("batch_id", "input_index", name=op.f("pk_batch_records")),
+    )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("batch_id", sa.String(length=36), nullable=True))
         batch_op.create_foreign_key(
