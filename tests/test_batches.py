@@ -163,6 +163,15 @@ def test_scrapeless_sdk_batch_scrape(gateway: Gateway, site: QuotesSite, tmp_pat
     assert by_url[f"{site.url}_status/404"]["metadata"]["statusCode"] == 404
     assert by_url[f"{site.url}_status/404"]["metadata"]["error"]
 
+    scrape = client.scraping_crawl.scrape
+    started = scrape.async_batch_scrape_urls([f"{site.url}page/3/"], ScrapeParams(formats=["markdown"]))
+    assert started["success"] is True
+    done = wait_until(
+        lambda: (answer := scrape.check_batch_scrape_status(started["id"]))["status"] != "scraping" and answer
+    )
+    assert done["status"] == "completed"
+    assert "Marcus Aurelius" in done["data"][0]["markdown"]
+
 
 # Geonode
 
