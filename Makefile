@@ -2,13 +2,16 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# JavaScript rendering and screenshots use the system's Chromium (Debian/Ubuntu package "chromium").
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test lint typecheck lock clean bench-latency bench-quality bench-speed
+.PHONY: run test lint typecheck lock clean browser bench-latency bench-quality bench-speed
 
-run: $(VENV)/.run-deps
+run: $(VENV)/.run-deps browser
 	$(BIN)/python -m gateway serve
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -39,6 +42,13 @@ $(VENV)/.dev-deps: requirements-dev.lock pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-deps
+
+# Chromium from the OS packages (a browser download at run time cannot work everywhere).
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "Installing Chromium from the OS packages..."; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	}
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

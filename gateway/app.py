@@ -7,7 +7,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway.api import firecrawl, geonode, health, internal, scrapeless, scrapethis, scrapyd_compat
+from gateway.api import (
+    firecrawl,
+    geonode,
+    health,
+    internal,
+    scrapeless,
+    scrapethis,
+    scrapyd_compat,
+    screenshots,
+)
 from gateway.errors import GatewayError
 from gateway.http import (
     ApiKeyMiddleware,
@@ -45,6 +54,8 @@ def create_app(platform: Platform) -> Starlette:
         # Batch scrapes (Scrapeless)
         Route("/api/v1/crawler/scrape/batch", scrapeless.start_batch, methods=["POST"]),
         Route("/api/v1/crawler/scrape/batch/{batch_id}", scrapeless.batch_status, methods=["GET"]),
+        # Screenshots of rendered batch pages, for every dialect
+        Route("/screenshots/{batch_id}/{file_name}", screenshots.page_screenshot, methods=["GET"]),
         # Deploy and run (scrapyd-compatible, at the host root)
         Route("/daemonstatus.json", scrapyd_compat.daemon_status, methods=["GET"]),
         Route("/addversion.json", scrapyd_compat.add_version, methods=["POST"]),

@@ -17,7 +17,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -26,13 +26,15 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.batch_urls import MAX_URLS, InvalidUrl, screen_urls
+from gateway.config import ProxyPool
 from gateway.deploy import BUILTIN_PROJECT
 from gateway.errors import BadRequest, Conflict, GatewayError, NodeUnavailable, NotFound, PaymentRequired
 from gateway.jobs import JobService
 from gateway.keys import ApiKey
+from gateway.proxies import ProxyChoice, pick_pool
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batch_records, batches, jobs
+from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, batches, jobs
 from spiders_project.addresses import AddressPolicy
 from spiders_project.pages import PageOptions
 
@@ -66,6 +68,8 @@ class BatchPolicy:
     retention: timedelta
     processes: int
     urls_per_process: int
+    browser_pages: int = 4
+    proxy_pools: tuple[ProxyPool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,12 +172,15 @@ class BatchService:
         urls: Sequence[Any],
         options: PageOptions,
         *,
+        proxy: ProxyChoice | None = None,
         ignore_invalid: bool = True,
         idempotency_key: str | None = None,
     ) -> tuple[Batch, list[InvalidUrl]]:
         """Store and start a batch; returns it with the URLs that were refused."""
         if not 1 <= len(urls) <= MAX_URLS:
             raise BadRequest(f"a batch takes 1 to {MAX_URLS} URLs, not {len(urls)}")
+        pool = pick_pool(self._policy.proxy_pools, proxy)
+        options = replace(options, proxy_pool=pool.name if pool else None)
         if idempotency_key is not None:
             existing = await self._by_idempotency_key(key, idempotency_key)
             if existing is not None:
@@ -364,7 +371,33 @@ class BatchService:
             "pages": sorted([page.input_index, page.url] for page in claimed),
             "options": row.options,
             "addresses": self._policy.addresses.to_entries(),
+            "proxies": self._proxy_urls(PageOptions.from_json(row.options)),
         }
+
+    async def screenshot(self, key: ApiKey, batch_id: str, input_index: int) -> bytes:
+        """The PNG of a page of the tenant's batch, while the batch lives."""
+        batch = await self.get(key, batch_id)
+        async with self._store.read() as db:
+            png = (
+                await db.execute(
+                    select(batch_screenshots.c.png).where(
+                        batch_screenshots.c.batch_id == batch.id,
+                        batch_screenshots.c.input_index == input_index,
+                    )
+                )
+            ).scalar_one_or_none()
+        if png is None:
+            raise NotFound("Screenshot not found")
+        return bytes(png)
+
+    def _proxy_urls(self, options: PageOptions) -> list[str]:
+        """The proxies of the batch's pool; they go only to its spiders, never into a response."""
+        if options.proxy_pool is None:
+            return []
+        for pool in self._policy.proxy_pools:
+            if pool.name == options.proxy_pool:
+                return list(pool.urls)
+        raise Conflict(f"proxy pool {options.proxy_pool!r} is no longer configured")
 
     async def _insert(
         self,
@@ -430,14 +463,22 @@ class BatchService:
         """
         spider = await self._batch_spider()
         async with self._store.read() as db:
-            token = (
-                await db.execute(select(batches.c.inputs_token).where(batches.c.id == batch_id))
-            ).scalar_one()
-        inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={token}"
+            row = (
+                await db.execute(
+                    select(batches.c.inputs_token, batches.c.options).where(batches.c.id == batch_id)
+                )
+            ).one()
+        options = PageOptions.from_json(row.options)
+        inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={row.inputs_token}"
+        settings: dict[str, str] = {}
+        if options.rendered:
+            settings = {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
         started = 0
         for _ in range(count):
             try:
-                await self._jobs.start(key, spider, {"inputs_url": inputs_url}, batch_id=batch_id)
+                await self._jobs.start(
+                    key, spider, {"inputs_url": inputs_url}, settings=settings, batch_id=batch_id
+                )
             except GatewayError as exc:
                 log.warning("batch %s: a spider process did not start: %s", batch_id, exc.message)
                 if not started:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -15,6 +17,39 @@ ENV_PREFIX = "GATEWAY_"
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which setting and why."""
+
+
+class ProxyPool(BaseModel):
+    """Proxies of one kind an operator offers batches: ``proxy {type, country}`` picks a pool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    type: str = Field("datacenter", min_length=1, max_length=50)
+    # ISO country codes the pool's exits are in; none: it serves any country asked.
+    countries: tuple[str, ...] = ()
+    # http(s)://user:password@host:port; requests rotate through them.
+    urls: tuple[str, ...] = Field(min_length=1)
+    # Used by batches that ask for no proxy.
+    default: bool = False
+
+    @field_validator("countries", mode="after")
+    @classmethod
+    def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(country.upper() for country in value)
+
+    @field_validator("urls", mode="after")
+    @classmethod
+    def _proxy_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+                # Never echo the URL: it may hold credentials.
+                raise ValueError("each proxy URL must be http(s)://[user:password@]host:port")
+        return value
+
+    def __repr__(self) -> str:
+        return f"ProxyPool(name={self.name!r}, type={self.type!r}, countries={self.countries!r})"
 
 
 class Settings(BaseModel):
@@ -48,12 +83,35 @@ class Settings(BaseModel):
     # Spider processes that share a big batch (each runs on one core), and the fewest URLs worth one.
     batch_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_urls_per_process: int = Field(100, ge=1)
+    # Concurrent browser pages of one batch spider process (JavaScript rendering, screenshots).
+    browser_pages: int = Field(4, ge=1, le=64)
+    # Proxy pools; GATEWAY_PROXY_POOLS takes them as JSON, a config file as [[proxy_pools]] tables.
+    proxy_pools: tuple[ProxyPool, ...] = ()
 
     @field_validator("scrapyd_urls", "allowed_addresses", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        return value
+
+    @field_validator("proxy_pools", mode="before")
+    @classmethod
+    def _pools_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("GATEWAY_PROXY_POOLS must be a JSON list of pools") from None
+        return value
+
+    @field_validator("proxy_pools", mode="after")
+    @classmethod
+    def _one_default(cls, value: tuple[ProxyPool, ...]) -> tuple[ProxyPool, ...]:
+        if sum(pool.default for pool in value) > 1:
+            raise ValueError("only one proxy pool can be the default")
+        if len({pool.name for pool in value}) != len(value):
+            raise ValueError("proxy pool names must differ")
         return value
 
     @property

@@ -6,19 +6,20 @@ transaction that only applies if the offset is still the one read, so an item is
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.jobs import Job
 from gateway.scrapyd import ScrapydClient
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batch_records, items, jobs
+from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, items, jobs
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,22 @@ _PAGE_UPDATE = (
 
 async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Document]) -> None:
     now = datetime.now(UTC)
-    pages, records = [], []
+    pages, records, screenshots = [], [], []
     for doc in documents:
         value = doc.value
         if not isinstance(value, dict) or not isinstance(value.get("input_index"), int):
             log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
             continue
+        if isinstance(value.get("screenshot"), str):
+            # The PNG is kept apart and served by URL; the record only says it has one.
+            try:
+                png = base64.b64decode(value["screenshot"], validate=True)
+            except ValueError:
+                png = b""
+            value["screenshot"] = bool(png)
+            if png:
+                screenshots.append({"batch_id": batch_id, "input_index": value["input_index"], "png": png})
+            doc = Document(json.dumps(value, ensure_ascii=False), value)
         pages.append(
             {
                 "page_batch": batch_id,
@@ -144,6 +155,14 @@ async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Docume
         records.append({"batch_id": batch_id, "input_index": value["input_index"], "record": doc.text})
     if not pages:
         return
+    if screenshots:
+        indexes = [shot["input_index"] for shot in screenshots]
+        await db.execute(
+            delete(batch_screenshots).where(
+                batch_screenshots.c.batch_id == batch_id, batch_screenshots.c.input_index.in_(indexes)
+            )
+        )
+        await db.execute(insert(batch_screenshots), screenshots)
     updated = await db.execute(_PAGE_UPDATE, pages)
     if updated.rowcount == len(pages):
         await db.execute(insert(batch_records), records)

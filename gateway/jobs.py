@@ -189,7 +189,8 @@ class JobService:
             # Its inputs (and the addresses it may reach) come from the batch the gateway stored.
             raise BadRequest(f"the {spider.name} spider runs only through the batch APIs")
         encode_arguments(arguments)
-        settings = check_settings(settings or {}, admin=key.is_admin)
+        # A batch's jobs carry settings the gateway chose, not the client.
+        settings = check_settings(settings or {}, admin=key.is_admin or batch_id is not None)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         job_id = job_id or uuid.uuid4().hex

@@ -157,6 +157,8 @@ def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
         retention=timedelta(hours=settings.batch_retention_hours),
         processes=settings.batch_processes,
         urls_per_process=settings.batch_urls_per_process,
+        browser_pages=settings.browser_pages,
+        proxy_pools=settings.proxy_pools,
     )
 
 

@@ -20,6 +20,7 @@ class FetchedPage:
     retry_count: int = 0
     error_code: str | None = None
     error: str | None = None
+    screenshot: bytes | None = None
 
     @property
     def failed(self) -> bool:

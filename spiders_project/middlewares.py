@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -63,3 +64,74 @@ def _addresses(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError):
         return []
     return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One proxy of the batch's pool. Its credentials go into request headers, never into logs."""
+
+    url: str
+    server: str
+    username: str | None
+    password: str | None = field(repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Proxy:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        server = f"{parts.scheme}://{parts.hostname}{port}"
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        return cls(url=url, server=server, username=username, password=password)
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.server})"
+
+
+class ProxyRotationMiddleware:
+    """Sends each request through the next proxy of the batch's pool (none: directly); a request
+    that fails at the network level is tried once through each other proxy."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self._next = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ProxyRotationMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        proxies: list[Proxy] = getattr(self.crawler.spider, "proxies", [])
+        if not proxies or request.meta.get("platform_internal"):
+            return
+        if "proxy_index" not in request.meta:
+            request.meta["proxy_index"] = self._next % len(proxies)
+            request.meta["proxies_tried"] = 1
+            self._next += 1
+        _route(request, proxies[request.meta["proxy_index"]], request.meta["proxy_index"])
+
+    def process_exception(self, request: Request, exception: BaseException) -> Request | None:
+        proxies: list[Proxy] = getattr(self.crawler.spider, "proxies", [])
+        tried = int(request.meta.get("proxies_tried", 0))
+        if not proxies or "proxy_index" not in request.meta or tried >= len(proxies):
+            return None
+        if isinstance(exception, IgnoreRequest):
+            return None
+        retry = request.replace(dont_filter=True)
+        retry.meta["proxy_index"] = (request.meta["proxy_index"] + 1) % len(proxies)
+        retry.meta["proxies_tried"] = tried + 1
+        retry.meta.pop("proxy", None)
+        retry.headers.pop(b"Proxy-Authorization", None)
+        return retry
+
+
+def _route(request: Request, proxy: Proxy, index: int) -> None:
+    if request.meta.get("playwright"):
+        # The browser takes its proxy per context: one context per proxy.
+        request.meta["playwright_context"] = f"proxy-{index}"
+        settings: dict[str, str] = {"server": proxy.server}
+        if proxy.username:
+            settings |= {"username": proxy.username, "password": proxy.password or ""}
+        request.meta["playwright_context_kwargs"] = {"proxy": settings}
+    else:
+        request.meta["proxy"] = proxy.url

@@ -1,11 +1,13 @@
-"""How a batch wants its pages: formats and content options, as the gateway sends them."""
+"""How a batch wants its pages: formats, content, rendering and routing, as the gateway sends them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-FORMATS = frozenset({"markdown", "html", "rawHtml", "links"})
+FORMATS = frozenset({"markdown", "html", "rawHtml", "links", "screenshot"})
+WAIT_UNTIL = ("commit", "domcontentloaded", "load", "networkidle")
+SCREENSHOTS = ("viewport", "full_page")
 
 
 @dataclass(frozen=True)
@@ -27,27 +29,38 @@ class PageOptions:
     exclude_tags: tuple[str, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     timeout_ms: int | None = None
+    # In a browser (JavaScript runs): until which load state, for which element, and how long more.
+    render: bool = False
+    wait_until: str | None = None
+    wait_for: str | None = None
+    wait_timeout_ms: int | None = None
+    wait_ms: int | None = None
+    # "viewport" or "full_page"; implies rendering.
+    screenshot: str | None = None
+    # The operator's proxy pool the batch goes through, by name; None: direct (or the default pool).
+    proxy_pool: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PageOptions:
-        return cls(
-            formats=frozenset(data.get("formats") or ("markdown",)) & FORMATS,
-            only_main_content=bool(data.get("only_main_content")),
-            include_tags=tuple(data.get("include_tags") or ()),
-            exclude_tags=tuple(data.get("exclude_tags") or ()),
-            headers=dict(data.get("headers") or {}),
-            timeout_ms=data.get("timeout_ms"),
-        )
+        known = {option.name for option in fields(cls)}
+        values = {name: value for name, value in data.items() if name in known and value is not None}
+        values["formats"] = frozenset(values.get("formats") or ("markdown",)) & FORMATS
+        for name in ("include_tags", "exclude_tags"):
+            values[name] = tuple(values.get(name) or ())
+        values["headers"] = dict(values.get("headers") or {})
+        return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "formats": sorted(self.formats),
-            "only_main_content": self.only_main_content,
-            "include_tags": list(self.include_tags),
-            "exclude_tags": list(self.exclude_tags),
-            "headers": dict(self.headers),
-            "timeout_ms": self.timeout_ms,
-        }
+        data = {option.name: getattr(self, option.name) for option in fields(self)}
+        data["formats"] = sorted(self.formats)
+        data["include_tags"] = list(self.include_tags)
+        data["exclude_tags"] = list(self.exclude_tags)
+        return data
+
+    @property
+    def rendered(self) -> bool:
+        """Whether pages go through the browser: asked for, or needed by a screenshot."""
+        return self.render or self.screenshot is not None
 
     @property
     def content(self) -> ContentOptions:

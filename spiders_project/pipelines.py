@@ -6,6 +6,7 @@ Other items pass through untouched.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import Any
@@ -169,5 +170,8 @@ class PageRecordPipeline:
             record["rawHtml"] = item.text if item.text is not None else ""
         if "links" in formats:
             record["links"] = item.links if item.links is not None else []
+        if "screenshot" in formats and page.screenshot:
+            # The gateway keeps the PNG and gives the record a URL for it instead.
+            record["screenshot"] = base64.b64encode(page.screenshot).decode("ascii")
         record["metadata"] = item.metadata
         return record

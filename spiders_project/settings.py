@@ -1,5 +1,7 @@
 """Scrapy settings of the platform's built-in project."""
 
+import os
+
 BOT_NAME = "spiders_project"
 
 SPIDER_MODULES = ["spiders_project.spiders"]
@@ -21,3 +23,25 @@ ITEM_PIPELINES = {
     "spiders_project.pipelines.PageMetadataPipeline": 200,
     "spiders_project.pipelines.PageRecordPipeline": 300,
 }
+
+# JavaScript rendering, for batches that ask for it: the system's Chromium driven by Playwright
+# (scrapy-playwright). `make browser` installs it from the OS packages; CHROMIUM_PATH moves it.
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+    "headless": True,
+    "args": [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        # Chromium never sends loopback traffic through a proxy unless told to; a batch's proxy
+        # applies to every address it may reach, an operator's allowlisted loopback hosts too.
+        "--proxy-bypass-list=<-loopback>",
+    ],
+}
+# Concurrent browser pages of one spider process.
+BROWSER_PAGES = 4

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,10 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.forward_proxy import ForwardProxy, closed_port
 from tests.harness import REPO, Gateway, ScrapydNode, wait_until
 from tests.site import QuotesSite
 
 TESTBED = REPO / "tests" / "projects" / "testbed"
+# A proxy password that must never show up in an answer or a log.
+PROXY_SECRET = "pr0xy-s3cret-pa55"
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +33,27 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapydNode]:
 
 
 @pytest.fixture(scope="session")
+def forward_proxy() -> Iterator[ForwardProxy]:
+    with ForwardProxy("tester", PROXY_SECRET) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, node: ScrapydNode, site: QuotesSite
+    tmp_path_factory: pytest.TempPathFactory, node: ScrapydNode, site: QuotesSite, forward_proxy: ForwardProxy
 ) -> Iterator[Gateway]:
-    # Batches may reach the tests' own site, and nothing else on loopback.
-    env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}"}
+    # Batches may reach the tests' own site, and nothing else on loopback. Two proxy pools: US
+    # datacenter (a dead proxy first, then the tests' proxy) and German residential.
+    pools = [
+        {
+            "name": "us-datacenter",
+            "type": "datacenter",
+            "countries": ["US"],
+            "urls": [f"http://tester:{PROXY_SECRET}@127.0.0.1:{closed_port()}", forward_proxy.url],
+        },
+        {"name": "de-residential", "type": "residential", "countries": ["DE"], "urls": [forward_proxy.url]},
+    ]
+    env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}", "GATEWAY_PROXY_POOLS": json.dumps(pools)}
     started = Gateway(tmp_path_factory.mktemp("gateway"), node, env=env).start()
     yield started
     started.stop()

@@ -6,7 +6,9 @@ Besides the static quotes pages (any query string is ignored, so one page has ma
 - ``/_status/<code>``: a page answering that HTTP status;
 - ``/_redirect?to=URL``: a 302 to URL;
 - ``/_slow?seconds=N``: a page that answers after N seconds;
-- ``/_large?mib=N``: an N MiB page.
+- ``/_large?mib=N``: an N MiB page;
+- ``/_js``: text that only JavaScript writes; ``/_js_late?ms=N``: the same, N ms after load;
+- ``/_tall``: a page 3,000 pixels tall; ``/_hang``: a page whose script never ends.
 Every request's path and headers are recorded in ``requests`` and ``headers``.
 """
 
@@ -28,6 +30,8 @@ ENCODED_TEXT = {
     "shift_jis": "いろはにほへと ちりぬるを わかよたれそ つねならむ。日本語の文章をここに書きます。",
 }
 PDF_TEXT = "Quarterly report of the example company"
+JS_TEXT = "Written by JavaScript in the browser."
+LATE_TEXT = "Arrived after a while."
 JSON_BODY = b'{"name": "spider", "legs": 8}'
 PLAIN_TEXT = b"Just some plain text.\nOn two lines.\n"
 
@@ -79,6 +83,24 @@ class _Handler(SimpleHTTPRequestHandler):
     def _route_slow(self, path: str, query: dict[str, str]) -> None:
         time.sleep(float(query.get("seconds", "5")))
         self._send(200, "text/html", b"<html><body><p>Finally.</p></body></html>")
+
+    def _route_js(self, path: str, query: dict[str, str]) -> None:
+        script = f"document.getElementById('app').innerHTML = '<p>{JS_TEXT}</p>';"
+        self._send(200, "text/html", _page("JavaScript page", "<div id='app'></div>", script))
+
+    def _route_js_late(self, path: str, query: dict[str, str]) -> None:
+        script = (
+            "setTimeout(function () { var p = document.createElement('p'); p.id = 'late';"
+            f" p.textContent = '{LATE_TEXT}'; document.getElementById('app').appendChild(p); }},"
+            f" {int(query.get('ms', '1500'))});"
+        )
+        self._send(200, "text/html", _page("Late page", "<div id='app'></div>", script))
+
+    def _route_hang(self, path: str, query: dict[str, str]) -> None:
+        self._send(200, "text/html", _page("Hanging page", "<p>Never done</p>", "while (true) {}"))
+
+    def _route_tall(self, path: str, query: dict[str, str]) -> None:
+        self._send(200, "text/html", _page("Tall page", "<div style='height: 3000px'>Tall</div>", ""))
 
     def _route_large(self, path: str, query: dict[str, str]) -> None:
         size = int(float(query.get("mib", "11")) * 1024 * 1024)
@@ -137,6 +159,13 @@ class QuotesSite:
     def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _page(title: str, body: str, script: str) -> bytes:
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title><style>body {{ margin: 0 }}</style></head>"
+        f"<body>{body}<script>{script}</script></body></html>"
+    ).encode()
 
 
 def _pdf(text: str) -> bytes:

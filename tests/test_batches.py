@@ -127,8 +127,9 @@ def test_firecrawl_options_shape_the_markdown(firecrawl: Firecrawl, site: Quotes
 def test_firecrawl_refuses_what_it_cannot_honour(gateway: Gateway, site: QuotesSite) -> None:
     with gateway.client(gateway.create_key("picky")) as client:
         for body, message in [
-            ({"urls": [site.url], "formats": ["screenshot"]}, "not supported yet"),
-            ({"urls": [site.url], "waitFor": 1000}, "JavaScript rendering"),
+            ({"urls": [site.url], "formats": ["json"]}, "not supported yet"),
+            ({"urls": [site.url], "waitFor": -5}, "waitFor must be"),
+            ({"urls": [site.url], "actions": [{"type": "click"}]}, "not supported yet"),
             ({"urls": [site.url], "headers": {"Host": "evil"}}, "cannot be set"),
             ({"urls": [site.url], "includeTags": ["div[["]}, "not a CSS selector this platform can use"),
             ({"urls": []}, "1 to 1000 URLs"),
@@ -206,7 +207,7 @@ def test_geonode_batch_from_start_to_paged_results(gateway: Gateway, site: Quote
         assert body["job_id"] in [job["job_id"] for job in listed["jobs"]]
 
 
-def test_geonode_refuses_invalid_urls_when_asked_and_unsupported_options(
+def test_geonode_refuses_invalid_urls_when_asked_and_options_it_cannot_honour(
     gateway: Gateway, site: QuotesSite
 ) -> None:
     with gateway.client(gateway.create_key("strict"), header="x-api-key") as client:
@@ -215,10 +216,14 @@ def test_geonode_refuses_invalid_urls_when_asked_and_unsupported_options(
         )
         assert strict.status_code == 400
         assert "ftp://files" in strict.json()["error"]
-        for option in ({"render_js": True}, {"proxy": {"country": "US", "type": "residential"}}):
+        for option, message in (
+            ({"proxy": {"country": "US", "type": "residential"}}, "no proxy pool offers residential in US"),
+            ({"wait_config": {"wait_for": "#x"}}, "wait_config needs render_js"),
+            ({"render_js": True, "wait_config": {"wait_until": "whenever"}}, "wait_until must be one of"),
+        ):
             response = client.post("/v1/batch", json={"urls": [site.url], **option})
             assert response.status_code == 400
-            assert "not supported yet" in response.json()["error"]
+            assert message in response.json()["error"]
         assert client.post("/v1/batch", json={"urls": [site.url], "formats": ["pdf"]}).status_code == 400
         assert client.post("/v1/batch", json={"urls": ["x"] * 1001}).status_code == 400
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options
+from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
 from gateway.batches import Batch, PageStatus
 from gateway.http import api_key_of, json_object, query_int, timestamp
 
@@ -20,12 +20,14 @@ async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await json_object(request)
     urls, ignore_invalid = batch_urls(body)
+    options, proxy = scrape_options(body)
     idempotency_key = request.headers.get("x-idempotency-key") or None
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "firecrawl",
         urls,
-        scrape_options(body),
+        options,
+        proxy=proxy,
         ignore_invalid=ignore_invalid,
         idempotency_key=idempotency_key,
     )
@@ -61,7 +63,7 @@ async def batch_status(request: Request) -> JSONResponse:
         "completed": counts.done,
         "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
         "expiresAt": timestamp(batch.expires_at),
-        "data": [document(page) for page in pages],
+        "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],
     }
     if more:
         # Left out on the last page: a `next` that leads back here would keep the SDK paging forever.

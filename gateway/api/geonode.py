@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.page_documents import request_headers
+from gateway.api.page_documents import css_selectors, request_headers, screenshot_url
 from gateway.batches import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object, query_int, timestamp
-from spiders_project.pages import PageOptions
+from gateway.proxies import ProxyChoice
+from spiders_project.pages import WAIT_UNTIL, PageOptions
 
-FORMATS = ("markdown", "html")
+FORMATS = ("markdown", "html", "screenshot")
+PROXY_TYPES = ("datacenter", "residential", "mix")
+MAX_SELECTOR_LENGTH = 4096
 _STATUS = {
     BatchStatus.QUEUED: "queued",
     BatchStatus.RUNNING: "processing",
@@ -33,8 +37,9 @@ async def start_batch(request: Request) -> JSONResponse:
     ignore_invalid = body.get("ignore_invalid_urls", True)
     if not isinstance(ignore_invalid, bool):
         raise BadRequest("ignore_invalid_urls must be true or false")
+    options, proxy = _options(body)
     batch, invalid = await platform.batches.create(
-        api_key_of(request), "geonode", urls, _options(body), ignore_invalid=ignore_invalid
+        api_key_of(request), "geonode", urls, options, proxy=proxy, ignore_invalid=ignore_invalid
     )
     return JSONResponse(
         {
@@ -63,7 +68,9 @@ async def batch_status(request: Request) -> JSONResponse:
             "invalid_urls": [entry["url"] for entry in batch.invalid_urls],
             "page": page,
             "page_size": page_size,
-            "results": [_result(item) for item in pages],
+            "results": [
+                _result(item, screenshot_url(str(request.base_url), batch.id, item)) for item in pages
+            ],
         }
     )
 
@@ -105,18 +112,60 @@ async def cancel_batch(request: Request) -> JSONResponse:
     )
 
 
-def _options(body: dict[str, Any]) -> PageOptions:
+def _options(body: dict[str, Any]) -> tuple[PageOptions, ProxyChoice | None]:
     formats = body.get("formats", ["markdown"])
     if not isinstance(formats, list) or not formats or not all(name in FORMATS for name in formats):
-        raise BadRequest(f"formats must be a non-empty list of {' and '.join(FORMATS)}")
-    if body.get("render_js") not in (None, False):
-        raise BadRequest("render_js is not supported yet")
-    if body.get("proxy") is not None:
-        raise BadRequest("proxy is not supported yet")
-    if body.get("wait_config") is not None:
-        raise BadRequest("wait_config needs render_js, which is not supported yet")
-    # Links come with every page in Geonode's results.
-    return PageOptions(formats=frozenset(formats) | {"links"}, headers=request_headers(body.get("headers")))
+        raise BadRequest(f"formats must be a non-empty list of {', '.join(FORMATS)}")
+    render = body.get("render_js", False)
+    if not isinstance(render, bool):
+        raise BadRequest("render_js must be true or false")
+    screenshot = "full_page" if "screenshot" in formats else None
+    wait = _wait_config(body.get("wait_config"))
+    if wait and not (render or screenshot):
+        raise BadRequest("wait_config needs render_js: true")
+    options = PageOptions(
+        # Links come with every page in Geonode's results.
+        formats=frozenset(formats) | {"links"},
+        headers=request_headers(body.get("headers")),
+        render=render,
+        screenshot=screenshot,
+        **wait,
+    )
+    return options, _proxy(body.get("proxy"))
+
+
+def _wait_config(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - {"wait_until", "wait_for", "wait_timeout"}:
+        raise BadRequest("wait_config takes wait_until, wait_for and wait_timeout")
+    until, selector, timeout = value.get("wait_until"), value.get("wait_for"), value.get("wait_timeout")
+    if until is not None and until not in WAIT_UNTIL:
+        raise BadRequest(f"wait_config.wait_until must be one of {', '.join(WAIT_UNTIL)}")
+    if selector is not None:
+        if not isinstance(selector, str) or not selector.strip() or len(selector) > MAX_SELECTOR_LENGTH:
+            raise BadRequest(
+                f"wait_config.wait_for must be a CSS selector of up to {MAX_SELECTOR_LENGTH} characters"
+            )
+        css_selectors([selector], "wait_config.wait_for")
+    if timeout is not None and (
+        not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= 30000
+    ):
+        raise BadRequest("wait_config.wait_timeout must be 0 to 30000 milliseconds")
+    return {"wait_until": until, "wait_for": selector, "wait_timeout_ms": timeout or None}
+
+
+def _proxy(value: Any) -> ProxyChoice | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"country", "type"}:
+        raise BadRequest("proxy takes country and type")
+    country, kind = value.get("country"), value.get("type", "residential")
+    if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
+        raise BadRequest("proxy.country must be a two-letter code such as US")
+    if kind not in PROXY_TYPES:
+        raise BadRequest(f"proxy.type must be one of {', '.join(PROXY_TYPES)}")
+    return ProxyChoice(type=None if kind == "mix" else kind, country=country)
 
 
 def _summary(batch: Batch, counts: PageCounts) -> dict[str, Any]:
@@ -133,27 +182,34 @@ def _summary(batch: Batch, counts: PageCounts) -> dict[str, Any]:
 
 
 def _config(batch: Batch) -> dict[str, Any]:
+    options = batch.options
+    wait = {
+        "wait_until": options.wait_until,
+        "wait_for": options.wait_for,
+        "wait_timeout": options.wait_timeout_ms,
+    }
     return {
-        "render_js": False,
-        "formats": sorted(batch.options.formats & set(FORMATS)),
-        "proxy": None,
-        "headers": batch.options.headers or None,
-        "wait_config": None,
+        "render_js": options.render,
+        "formats": sorted(options.formats & set(FORMATS)),
+        "proxy": {"pool": options.proxy_pool} if options.proxy_pool else None,
+        "headers": options.headers or None,
+        "wait_config": wait if any(wait.values()) else None,
     }
 
 
-def _result(page: BatchPage) -> dict[str, Any]:
+def _result(page: BatchPage, screenshot: str) -> dict[str, Any]:
     done = page.finished_at is not None and page.status.value != "cancelled"
     record = page.record
+    data = {"markdown": record.get("markdown"), "html": record.get("html"), "links": record.get("links")}
+    if record.get("screenshot"):
+        data["screenshot"] = screenshot
     return {
         "input_index": page.input_index,
         "url": page.url,
         "status": page.status.value,
         "error_code": page.error_code,
         "error_message": page.error_message,
-        "data": {"markdown": record.get("markdown"), "html": record.get("html"), "links": record.get("links")}
-        if done
-        else None,
+        "data": data if done else None,
         "metadata": {
             "http_status": page.status_code,
             "duration_ms": page.duration_ms,

@@ -8,9 +8,10 @@ from cssselect import ExpressionError, GenericTranslator, SelectorError
 
 from gateway.batches import BatchPage, BatchStatus
 from gateway.errors import BadRequest
+from gateway.proxies import ProxyChoice
 from spiders_project.pages import PageOptions
 
-SUPPORTED_FORMATS = ("markdown", "html", "rawHtml", "links")
+SUPPORTED_FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")
 # Both SDKs poll while the status is "scraping" and stop on anything else: never say "queued".
 STATUS = {
     BatchStatus.QUEUED: "scraping",
@@ -20,16 +21,9 @@ STATUS = {
     BatchStatus.CANCELLED: "cancelled",
 }
 _FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
-# Formats other services offer that need a browser or a model; refused rather than ignored.
-_LATER_FORMATS = {
-    "screenshot",
-    "screenshot@fullPage",
-    "json",
-    "summary",
-    "changeTracking",
-    "images",
-    "branding",
-}
+# Formats other services offer that need a model; refused rather than ignored.
+_LATER_FORMATS = {"json", "summary", "changeTracking", "images", "branding"}
+MAX_WAIT_MS = 60_000
 
 
 def batch_urls(body: dict[str, Any]) -> tuple[list[Any], bool]:
@@ -43,34 +37,72 @@ def batch_urls(body: dict[str, Any]) -> tuple[list[Any], bool]:
     return urls, ignore_invalid is not False
 
 
-def scrape_options(body: dict[str, Any], *, main_content_default: bool = True) -> PageOptions:
-    """PageOptions from camelCase scrape options; anything that would change the result but cannot
-    be honoured answers 400 instead of being ignored."""
-    formats = _formats(body.get("formats"))
+def scrape_options(
+    body: dict[str, Any], *, main_content_default: bool = True
+) -> tuple[PageOptions, ProxyChoice | None]:
+    """PageOptions (and the proxy asked for) from camelCase scrape options; anything that would
+    change the result but cannot be honoured answers 400 instead of being ignored."""
+    formats, screenshot = _formats(body.get("formats"))
     only_main = body.get("onlyMainContent")
     if only_main is not None and not isinstance(only_main, bool):
         raise BadRequest("onlyMainContent must be true or false")
-    wait_for = body.get("waitFor")
-    if wait_for not in (None, 0):
-        if not isinstance(wait_for, int) or wait_for < 0:
-            raise BadRequest("waitFor must be a number of milliseconds")
-        raise BadRequest("waitFor needs JavaScript rendering, which is not supported yet")
-    for name in ("actions", "location", "webhook", "jsonOptions", "changeTrackingOptions"):
+    wait_ms = body.get("waitFor") or None
+    if wait_ms is not None and (
+        not isinstance(wait_ms, int) or isinstance(wait_ms, bool) or not 0 < wait_ms <= MAX_WAIT_MS
+    ):
+        raise BadRequest(f"waitFor must be a number of milliseconds up to {MAX_WAIT_MS}")
+    for name in ("actions", "webhook", "jsonOptions", "changeTrackingOptions"):
         if body.get(name):
             raise BadRequest(f"{name} is not supported yet")
     if body.get("mobile") is True:
         raise BadRequest("mobile is not supported yet")
-    if body.get("proxy") not in (None, "basic", "auto"):
-        raise BadRequest(f"proxy {body.get('proxy')!r} is not supported yet")
-    if body.get("browserOptions"):
-        raise BadRequest("browserOptions need JavaScript rendering, which is not supported yet")
-    return PageOptions(
-        formats=frozenset(formats),
-        only_main_content=main_content_default if only_main is None else only_main,
-        include_tags=_selectors(body.get("includeTags"), "includeTags"),
-        exclude_tags=_selectors(body.get("excludeTags"), "excludeTags"),
-        headers=request_headers(body.get("headers")),
-        timeout_ms=_timeout(body.get("timeout")),
+    headers = request_headers(body.get("headers"))
+    proxy = _proxy_choice(body, headers)
+    return (
+        PageOptions(
+            formats=frozenset(formats),
+            only_main_content=main_content_default if only_main is None else only_main,
+            include_tags=css_selectors(body.get("includeTags"), "includeTags"),
+            exclude_tags=css_selectors(body.get("excludeTags"), "excludeTags"),
+            headers=headers,
+            timeout_ms=_timeout(body.get("timeout")),
+            render=wait_ms is not None,
+            wait_ms=wait_ms,
+            screenshot=screenshot,
+        ),
+        proxy,
+    )
+
+
+def _proxy_choice(body: dict[str, Any], headers: dict[str, str]) -> ProxyChoice | None:
+    """Firecrawl's ``proxy`` and ``location``, Scrapeless' ``browserOptions.proxy_country``."""
+    kind = body.get("proxy")
+    if kind not in (None, "basic", "auto", "stealth"):
+        raise BadRequest(f"proxy must be basic, auto or stealth, not {kind!r}")
+    country = None
+    location = body.get("location")
+    if location is not None:
+        if not isinstance(location, dict):
+            raise BadRequest("location must be an object")
+        country = location.get("country")
+        languages = location.get("languages")
+        if (
+            isinstance(languages, list)
+            and languages
+            and not any(name.lower() == "accept-language" for name in headers)
+        ):
+            headers["Accept-Language"] = ", ".join(str(language) for language in languages)
+    browser = body.get("browserOptions")
+    if browser:
+        if not isinstance(browser, dict) or set(browser) - {"proxy_country"}:
+            raise BadRequest("browserOptions: only proxy_country is supported")
+        country = browser.get("proxy_country") or country
+    if country is not None and (not isinstance(country, str) or len(country) != 2):
+        raise BadRequest("a country is a two-letter code such as US")
+    if kind != "stealth" and country is None:
+        return None
+    return ProxyChoice(
+        type="residential" if kind == "stealth" else None, country=country.upper() if country else None
     )
 
 
@@ -105,10 +137,12 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-def document(page: BatchPage) -> dict[str, Any]:
+def document(page: BatchPage, screenshot_url: str | None = None) -> dict[str, Any]:
     """A page as a Firecrawl document: the formats asked for and metadata (string values only)."""
     record = page.record
-    doc: dict[str, Any] = {name: record[name] for name in SUPPORTED_FORMATS if name in record}
+    doc: dict[str, Any] = {name: record[name] for name in SUPPORTED_FORMATS[:4] if name in record}
+    if record.get("screenshot") and screenshot_url:
+        doc["screenshot"] = screenshot_url
     metadata = {
         name: value
         for name, value in (record.get("metadata") or {}).items()
@@ -124,27 +158,38 @@ def document(page: BatchPage) -> dict[str, Any]:
     return doc
 
 
-def _formats(value: Any) -> set[str]:
+def screenshot_url(base_url: str, batch_id: str, page: BatchPage) -> str:
+    """Where a page's screenshot is served (to the batch's owner)."""
+    return f"{base_url.rstrip('/')}/screenshots/{batch_id}/{page.input_index}.png"
+
+
+def _formats(value: Any) -> tuple[set[str], str | None]:
+    """The formats asked for, and the screenshot: None, "viewport" or "full_page"."""
     if value is None:
-        return {"markdown"}
+        return {"markdown"}, None
     if not isinstance(value, list) or not value:
         raise BadRequest("formats must be a non-empty list")
-    formats = set()
+    formats, screenshot = set(), None
     for entry in value:
         name = entry.get("type") if isinstance(entry, dict) else entry
         if not isinstance(name, str):
             raise BadRequest(f"invalid format {entry!r}")
+        if name in ("screenshot", "screenshot@fullPage"):
+            full = name.endswith("@fullPage") or (isinstance(entry, dict) and entry.get("fullPage") is True)
+            formats.add("screenshot")
+            screenshot = "full_page" if full else "viewport"
+            continue
         name = _FORMAT_ALIASES.get(name.lower(), name)
         if name in SUPPORTED_FORMATS:
             formats.add(name)
-        elif name in _LATER_FORMATS or name.startswith("screenshot"):
+        elif name in _LATER_FORMATS:
             raise BadRequest(f"format {name!r} is not supported yet")
         else:
             raise BadRequest(f"unknown format {name!r}: use {', '.join(SUPPORTED_FORMATS)}")
-    return formats
+    return formats, screenshot
 
 
-def _selectors(value: Any, name: str) -> tuple[str, ...]:
+def css_selectors(value: Any, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(

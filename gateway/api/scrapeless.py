@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options
+from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
 from gateway.batches import PageStatus
 from gateway.http import api_key_of, json_object, query_int, timestamp
 
@@ -17,11 +17,13 @@ async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await json_object(request)
     urls, ignore_invalid = batch_urls(body)
+    options, proxy = scrape_options(body)
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "scrapeless",
         urls,
-        scrape_options(body),
+        options,
+        proxy=proxy,
         ignore_invalid=ignore_invalid,
     )
     return JSONResponse({"success": True, "id": batch.id, "invalidURLs": [item.url for item in invalid]})
@@ -47,7 +49,7 @@ async def batch_status(request: Request) -> JSONResponse:
         "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
         "expiresAt": timestamp(batch.expires_at),
         "error": batch.error,
-        "data": [document(page) for page in pages],
+        "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],
     }
     if more:
         body["next"] = f"{request.url.path}?skip={skip + len(pages)}"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -164,6 +165,15 @@ batch_records = Table(
     Column("input_index", Integer, primary_key=True),
     # The page record (markdown, html, rawHtml, links, metadata) as one JSON document.
     Column("record", Text, nullable=False),
+)
+
+# PNG screenshots of a batch's rendered pages, served to the batch's owner until it expires.
+batch_screenshots = Table(
+    "batch_screenshots",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    Column("input_index", Integer, primary_key=True),
+    Column("png", LargeBinary, nullable=False),
 )
 
 jobs = Table(

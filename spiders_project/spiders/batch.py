@@ -9,7 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import scrapy
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import signals
+from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -20,13 +23,15 @@ from scrapy.exceptions import (
     IgnoreRequest,
 )
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
 from spiders_project.addresses import AddressPolicy
 from spiders_project.items import FetchedPage
-from spiders_project.middlewares import BlockedRequest
+from spiders_project.middlewares import BlockedRequest, Proxy
 from spiders_project.pages import PageOptions
+from spiders_project.rendering import rendering_meta, screenshot_of
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 # An idle spider asks again about every 5 s (Scrapy's idle signal), so this is about a minute.
@@ -55,8 +60,26 @@ class BatchSpider(scrapy.Spider):
         "REFERER_ENABLED": False,
         # Scraped items are logged at DEBUG, whole: a batch's log would hold every page twice.
         "LOG_LEVEL": "INFO",
-        "DOWNLOADER_MIDDLEWARES": {"spiders_project.middlewares.AddressGuardMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {
+            "spiders_project.middlewares.AddressGuardMiddleware": 50,
+            # Before HttpProxyMiddleware (750), which turns a proxy's credentials into a header.
+            "spiders_project.middlewares.ProxyRotationMiddleware": 700,
+        },
     }
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        if not settings.getbool("BATCH_RENDERING"):
+            return
+        # The gateway sets BATCH_RENDERING for batches rendered in a browser: pages go through
+        # scrapy-playwright, as many at once as BROWSER_PAGES (the claims too, one more).
+        pages = settings.getint("BROWSER_PAGES", 4)
+        handler = "spiders_project.rendering.GuardedPlaywrightHandler"
+        settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler}, priority="spider")
+        settings.set("CONCURRENT_REQUESTS", pages + 1, priority="spider")
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", pages + 1, priority="spider")
+        settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", pages, priority="spider")
 
     def __init__(self, inputs_url: str, chunk: str = "64", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -67,6 +90,7 @@ class BatchSpider(scrapy.Spider):
         self.chunk = max(1, int(chunk))
         self.page_options = PageOptions()
         self.address_policy: AddressPolicy | None = None
+        self.proxies: list[Proxy] = []
         self._outstanding = 0
         self._claiming = False
         self._exhausted = False
@@ -92,9 +116,12 @@ class BatchSpider(scrapy.Spider):
         self.page_options = PageOptions.from_json(inputs["options"])
         self.address_policy = AddressPolicy.from_entries(**inputs["addresses"])
         self._exhausted = len(inputs["pages"]) < self.chunk
+        self.proxies = [Proxy.from_url(url) for url in inputs.get("proxies") or ()]
         meta: dict[str, Any] = {}
         if self.page_options.timeout_ms:
             meta["download_timeout"] = self.page_options.timeout_ms / 1000
+        if self.page_options.rendered and self.settings.getbool("BATCH_RENDERING"):
+            meta |= rendering_meta(self.page_options)
         for index, url in inputs["pages"]:
             self._outstanding += 1
             yield scrapy.Request(
@@ -112,6 +139,7 @@ class BatchSpider(scrapy.Spider):
         page.status_code = response.status
         page.content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         page.body = response.body
+        page.screenshot = screenshot_of(response.meta)
         if response.status >= 400:
             page.error_code = f"HTTP_{response.status}"
             page.error = f"the server answered HTTP {response.status}"
@@ -183,4 +211,12 @@ def _failure_code(failure: Failure) -> tuple[str, str]:
         return "TOO_LARGE", f"the page is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB"
     if isinstance(error, IgnoreRequest):
         return "IGNORED", message
+    if isinstance(error, PlaywrightTimeoutError):
+        waited_for = "wait_for_selector" in message
+        return ("WAIT_FOR_SELECTOR_TIMEOUT" if waited_for else "TIMEOUT"), message.splitlines()[0]
+    if isinstance(error, PlaywrightError):
+        code = "PROXY_ERROR" if "ERR_PROXY" in message or "ERR_TUNNEL" in message else "NETWORK_ERROR"
+        return code, message.splitlines()[0]
+    if isinstance(error, TunnelError):
+        return "PROXY_ERROR", message
     return "NETWORK_ERROR", message

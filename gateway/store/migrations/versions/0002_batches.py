@@ -1,4 +1,4 @@
-"""batches, their pages and the pages' records
+"""batches, their pages, the pages' records and screenshots
 
 Revision ID: 0002
 Revises: 0001
@@ -76,6 +76,19 @@ def upgrade() -> None:
             ["batch_id"], ["batches.id"], name=op.f("fk_batch_records_batch_id_batches"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("batch_id", "input_index", name=op.f("pk_batch_records")),
+    )
+    op.create_table(
+        "batch_screenshots",
+        sa.Column("batch_id", sa.String(length=36), nullable=False),
+        sa.Column("input_index", sa.Integer(), nullable=False),
+        sa.Column("png", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["batches.id"],
+            name=op.f("fk_batch_screenshots_batch_id_batches"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("batch_id", "input_index", name=op.f("pk_batch_screenshots")),
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("batch_id", sa.String(length=36), nullable=True))

@@ -1,0 +1,21 @@
+"""``GET /screenshots/<batch>/<input_index>.png``: a rendered page's screenshot, for the batch's owner."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api import platform_of
+from gateway.errors import NotFound
+from gateway.http import api_key_of
+
+
+async def page_screenshot(request: Request) -> Response:
+    name: str = request.path_params["file_name"]
+    index = name.removesuffix(".png")
+    if not name.endswith(".png") or not index.isdigit():
+        raise NotFound("Screenshot not found")
+    png = await platform_of(request).batches.screenshot(
+        api_key_of(request), request.path_params["batch_id"], int(index)
+    )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
