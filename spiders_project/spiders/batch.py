@@ -9,8 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import scrapy
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import signals
 from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.crawler import Crawler
@@ -31,7 +29,6 @@ from spiders_project.addresses import AddressPolicy
 from spiders_project.items import FetchedPage
 from spiders_project.middlewares import BlockedRequest, Proxy
 from spiders_project.pages import PageOptions
-from spiders_project.rendering import rendering_meta, screenshot_of
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 # An idle spider asks again about every 5 s (Scrapy's idle signal), so this is about a minute.
@@ -121,6 +118,9 @@ class BatchSpider(scrapy.Spider):
         if self.page_options.timeout_ms:
             meta["download_timeout"] = self.page_options.timeout_ms / 1000
         if self.page_options.rendered and self.settings.getbool("BATCH_RENDERING"):
+            # Imported here: Playwright costs every other batch's start a third of a second.
+            from spiders_project.rendering import rendering_meta
+
             meta |= rendering_meta(self.page_options)
         for index, url in inputs["pages"]:
             self._outstanding += 1
@@ -139,7 +139,10 @@ class BatchSpider(scrapy.Spider):
         page.status_code = response.status
         page.content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         page.body = response.body
-        page.screenshot = screenshot_of(response.meta)
+        if "playwright" in response.flags:
+            from spiders_project.rendering import screenshot_of
+
+            page.screenshot = screenshot_of(response.meta)
         if response.status >= 400:
             page.error_code = f"HTTP_{response.status}"
             page.error = f"the server answered HTTP {response.status}"
@@ -211,12 +214,19 @@ def _failure_code(failure: Failure) -> tuple[str, str]:
         return "TOO_LARGE", f"the page is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB"
     if isinstance(error, IgnoreRequest):
         return "IGNORED", message
-    if isinstance(error, PlaywrightTimeoutError):
+    if _from_playwright(error, "TimeoutError"):
         waited_for = "wait_for_selector" in message
         return ("WAIT_FOR_SELECTOR_TIMEOUT" if waited_for else "TIMEOUT"), message.splitlines()[0]
-    if isinstance(error, PlaywrightError):
+    if _from_playwright(error, "Error"):
         code = "PROXY_ERROR" if "ERR_PROXY" in message or "ERR_TUNNEL" in message else "NETWORK_ERROR"
         return code, message.splitlines()[0]
     if isinstance(error, TunnelError):
         return "PROXY_ERROR", message
     return "NETWORK_ERROR", message
+
+
+def _from_playwright(error: BaseException | None, name: str) -> bool:
+    """Whether ``error`` is Playwright's ``name`` error (without importing Playwright)."""
+    return any(
+        cls.__module__.startswith("playwright.") and cls.__name__ == name for cls in type(error).__mro__
+    )
