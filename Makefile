@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test lint typecheck lock clean browser bench-latency bench-quality bench-speed
+.PHONY: run test lint typecheck lock clean browser bench-latency bench-quality bench-speed bench-recrawl
 
 run: $(VENV)/.run-deps browser
 	$(BIN)/python -m gateway serve
@@ -63,3 +63,6 @@ bench-quality: $(VENV)/.dev-deps
 bench-speed: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.batch_speed
 	$(BIN)/python -m bench.batch_speed --main-content
+
+bench-recrawl: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.site_recrawl

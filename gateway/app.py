@@ -12,6 +12,7 @@ from gateway.api import (
     geonode,
     health,
     internal,
+    opencx,
     scrapeless,
     scrapethis,
     scrapyd_compat,
@@ -51,9 +52,25 @@ def create_app(platform: Platform) -> Starlette:
         Route("/v2/batch/scrape/{batch_id}", firecrawl.batch_status, methods=["GET"]),
         Route("/v2/batch/scrape/{batch_id}", firecrawl.cancel_batch, methods=["DELETE"]),
         Route("/v2/batch/scrape/{batch_id}/errors", firecrawl.batch_errors, methods=["GET"]),
+        # Site crawls (Firecrawl v2)
+        Route("/v2/crawl", firecrawl.start_crawl, methods=["POST"]),
+        Route("/v2/crawl/{batch_id}", firecrawl.crawl_status, methods=["GET"]),
+        Route("/v2/crawl/{batch_id}", firecrawl.cancel_crawl, methods=["DELETE"]),
+        Route("/v2/crawl/{batch_id}/errors", firecrawl.crawl_errors, methods=["GET"]),
         # Batch scrapes (Scrapeless)
         Route("/api/v1/crawler/scrape/batch", scrapeless.start_batch, methods=["POST"]),
         Route("/api/v1/crawler/scrape/batch/{batch_id}", scrapeless.batch_status, methods=["GET"]),
+        # Website datasources and their recrawls (open.cx)
+        Route("/crawl", opencx.create_datasource, methods=["POST"]),
+        Route("/crawl", opencx.list_datasources, methods=["GET"]),
+        Route("/crawl/{datasource_id}", opencx.get_datasource, methods=["GET"]),
+        Route("/crawl/{datasource_id}", opencx.update_datasource, methods=["PATCH"]),
+        Route("/crawl/{datasource_id}", opencx.delete_datasource, methods=["DELETE"]),
+        Route("/crawl/{datasource_id}/crawls", opencx.start_crawl, methods=["POST"]),
+        Route("/crawl/{datasource_id}/crawls", opencx.list_crawls, methods=["GET"]),
+        Route("/crawl/{datasource_id}/crawls/{crawl_id}", opencx.get_crawl, methods=["GET"]),
+        Route("/crawl/{datasource_id}/crawls/{crawl_id}", opencx.cancel_crawl, methods=["DELETE"]),
+        Route("/crawl/{datasource_id}/pages", opencx.list_pages, methods=["GET"]),
         # Screenshots of rendered batch pages, for every dialect
         Route("/screenshots/{batch_id}/{file_name}", screenshots.page_screenshot, methods=["GET"]),
         # Deploy and run (scrapyd-compatible, at the host root)

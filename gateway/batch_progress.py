@@ -14,7 +14,14 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from gateway.batches import NEVER_STARTED_AFTER, BatchPolicy, BatchService, BatchStatus, PageStatus
+from gateway.batches import (
+    NEVER_STARTED_AFTER,
+    BatchKind,
+    BatchPolicy,
+    BatchService,
+    BatchStatus,
+    PageStatus,
+)
 from gateway.errors import GatewayError
 from gateway.jobs import JobStatus
 from gateway.keys import ApiKeys
@@ -31,6 +38,7 @@ MAX_RESTARTS = 2
 class _OpenBatch:
     id: str
     status: BatchStatus
+    crawl: bool
     api_key_id: str | None
     restarts: int
     error: str | None
@@ -69,6 +77,11 @@ class BatchProgress:
             if ended:
                 await self._release_claims(batch.id, ended)
             statuses = [job.status for job in batch_jobs]
+            if batch.crawl:
+                # A crawl finds its pages as it goes: it is over when its spider is.
+                if batch.status == BatchStatus.CANCELLED or len(ended) == len(batch_jobs):
+                    await self._finish(batch.id, statuses)
+                continue
             if batch.status == BatchStatus.CANCELLED or not (await self._batches.counts(batch.id)).pending:
                 # Every page has its record (or the batch was cancelled): done, even while the
                 # spider processes are still shutting down.
@@ -96,6 +109,7 @@ class BatchProgress:
                 select(
                     batches.c.id,
                     batches.c.status,
+                    batches.c.kind,
                     batches.c.api_key_id,
                     batches.c.restarts,
                     batches.c.error,
@@ -104,7 +118,13 @@ class BatchProgress:
             )
             open_batches = [
                 _OpenBatch(
-                    row.id, BatchStatus(row.status), row.api_key_id, row.restarts, row.error, row.created_at
+                    row.id,
+                    BatchStatus(row.status),
+                    row.kind == BatchKind.CRAWL,
+                    row.api_key_id,
+                    row.restarts,
+                    row.error,
+                    row.created_at,
                 )
                 for row in rows
             ]

@@ -37,11 +37,28 @@ from gateway.store import Store
 from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, batches, jobs
 from spiders_project.addresses import AddressPolicy
 from spiders_project.pages import PageOptions
+from spiders_project.site_scope import CrawlScope
 
 log = logging.getLogger(__name__)
 
 BATCH_SPIDER = "batch"
+SITE_SPIDER = "site"
 NEVER_STARTED_AFTER = timedelta(minutes=5)
+
+
+# Each page with its record, when it has one.
+PAGES_WITH_RECORDS = batch_pages.outerjoin(
+    batch_records,
+    and_(
+        batch_records.c.batch_id == batch_pages.c.batch_id,
+        batch_records.c.input_index == batch_pages.c.input_index,
+    ),
+)
+
+
+class BatchKind(StrEnum):
+    URLS = "urls"  # the pages were given
+    CRAWL = "crawl"  # the site spider discovers them
 
 
 class BatchStatus(StrEnum):
@@ -77,8 +94,10 @@ class Batch:
     id: str
     tenant_id: str
     dialect: str
+    kind: BatchKind
     status: BatchStatus
     options: PageOptions
+    crawl: CrawlScope | None
     total_urls: int
     invalid_urls: list[dict[str, Any]]
     credits_used: int
@@ -98,8 +117,10 @@ class Batch:
             id=row["id"],
             tenant_id=row["tenant_id"],
             dialect=row["dialect"],
+            kind=BatchKind(row["kind"]),
             status=BatchStatus(row["status"]),
             options=PageOptions.from_json(row["options"]),
+            crawl=CrawlScope.from_json(row["crawl"]) if row["crawl"] else None,
             total_urls=row["total_urls"],
             invalid_urls=list(row["invalid_urls"]),
             credits_used=row["credits_used"],
@@ -193,33 +214,68 @@ class BatchService:
             raise BadRequest(
                 "none of the URLs can be scraped: " + "; ".join(i.reason for i in screened.invalid[:5])
             )
-        await self._batch_spider()
+        await self._spider(BATCH_SPIDER)
         batch_id = str(uuid.uuid4())
-        try:
-            await self._insert(
-                key, batch_id, dialect, options, screened.accepted, screened.invalid, idempotency_key
-            )
-        except IntegrityError:
-            existing = await self._by_idempotency_key(key, idempotency_key or "")
-            if existing is None:
-                raise
+        existing = await self._insert(
+            key,
+            batch_id,
+            dialect,
+            options,
+            screened.accepted,
+            screened.invalid,
+            idempotency_key,
+            credits=len(screened.accepted),
+        )
+        if existing is not None:
             return existing, [_invalid(entry) for entry in existing.invalid_urls]
         processes = math.ceil(len(screened.accepted) / self._policy.urls_per_process)
         await self.start_jobs(key, batch_id, max(1, min(self._policy.processes, processes)))
         return await self._load(batch_id), screened.invalid
 
-    async def get(self, key: ApiKey, batch_id: str) -> Batch:
-        """The tenant's batch; another tenant's, or an expired one, is not found."""
+    async def create_crawl(
+        self,
+        key: ApiKey,
+        dialect: str,
+        scope: CrawlScope,
+        options: PageOptions,
+        *,
+        proxy: ProxyChoice | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        """Store and start a site crawl: one ``site`` spider discovers its pages from ``scope.url``.
+
+        Credits are held for ``page_limit`` pages and those not fetched are given back at the end.
+        """
+        pool = pick_pool(self._policy.proxy_pools, proxy)
+        options = replace(options, proxy_pool=pool.name if pool else None)
+        if idempotency_key is not None:
+            existing = await self._by_idempotency_key(key, idempotency_key)
+            if existing is not None:
+                return existing
+        screened = await screen_urls([scope.url], self._policy.addresses)
+        if screened.invalid:
+            raise BadRequest(f"the URL cannot be crawled: {screened.invalid[0].reason}")
+        scope = replace(scope, url=screened.accepted[0][1])
+        await self._spider(SITE_SPIDER)
+        batch_id = str(uuid.uuid4())
+        existing = await self._insert(
+            key, batch_id, dialect, options, [], [], idempotency_key, credits=scope.page_limit, crawl=scope
+        )
+        if existing is not None:
+            return existing
+        await self.start_jobs(key, batch_id, 1)
+        return await self._load(batch_id)
+
+    async def get(self, key: ApiKey, batch_id: str, kind: BatchKind | None = BatchKind.URLS) -> Batch:
+        """The tenant's batch (or crawl); another tenant's, an expired one, or one of another kind
+        is not found."""
+        where = and_(batches.c.id == batch_id, batches.c.tenant_id == key.tenant_id, _live())
+        if kind is not None:
+            where = and_(where, batches.c.kind == kind.value)
         async with self._store.read() as db:
-            row = (
-                await db.execute(
-                    select(batches).where(
-                        batches.c.id == batch_id, batches.c.tenant_id == key.tenant_id, _live()
-                    )
-                )
-            ).first()
+            row = (await db.execute(select(batches).where(where))).first()
         if row is None:
-            raise NotFound("Batch not found")
+            raise NotFound("Crawl not found" if kind == BatchKind.CRAWL else "Batch not found")
         return Batch.from_row(row._mapping)
 
     async def counts(self, batch_id: str) -> PageCounts:
@@ -276,15 +332,7 @@ class BatchService:
                 total += size
             rows = await db.execute(
                 select(batch_pages, batch_records.c.record)
-                .select_from(
-                    batch_pages.outerjoin(
-                        batch_records,
-                        and_(
-                            batch_records.c.batch_id == batch_pages.c.batch_id,
-                            batch_records.c.input_index == batch_pages.c.input_index,
-                        ),
-                    )
-                )
+                .select_from(PAGES_WITH_RECORDS)
                 .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(chosen))
                 .order_by(*order)
             )
@@ -295,7 +343,7 @@ class BatchService:
         self, key: ApiKey, *, offset: int, limit: int, status: BatchStatus | None = None
     ) -> tuple[list[Batch], int]:
         """The tenant's live batches, newest first, and how many there are in all."""
-        where = and_(batches.c.tenant_id == key.tenant_id, _live())
+        where = and_(batches.c.tenant_id == key.tenant_id, batches.c.kind == BatchKind.URLS, _live())
         if status is not None:
             where = and_(where, batches.c.status == status.value)
         async with self._store.read() as db:
@@ -306,12 +354,12 @@ class BatchService:
             total = (await db.execute(select(func.count()).select_from(batches).where(where))).scalar_one()
         return found, int(total)
 
-    async def cancel(self, key: ApiKey, batch_id: str) -> tuple[Batch, int]:
+    async def cancel(self, key: ApiKey, batch_id: str, kind: BatchKind = BatchKind.URLS) -> tuple[Batch, int]:
         """Stop the batch: its jobs are cancelled and pages not fetched end as cancelled.
 
         Returns the batch and how many of its pages were still to fetch.
         """
-        batch = await self.get(key, batch_id)
+        batch = await self.get(key, batch_id, kind)
         if batch.ended:
             raise Conflict(f"Batch already {batch.status.value}")
         async with self._store.write() as db:
@@ -370,13 +418,14 @@ class BatchService:
             "batch_id": batch_id,
             "pages": sorted([page.input_index, page.url] for page in claimed),
             "options": row.options,
+            "crawl": row.crawl,
             "addresses": self._policy.addresses.to_entries(),
             "proxies": self._proxy_urls(PageOptions.from_json(row.options)),
         }
 
     async def screenshot(self, key: ApiKey, batch_id: str, input_index: int) -> bytes:
-        """The PNG of a page of the tenant's batch, while the batch lives."""
-        batch = await self.get(key, batch_id)
+        """The PNG of a page of the tenant's batch or crawl, while it lives."""
+        batch = await self.get(key, batch_id, kind=None)
         async with self._store.read() as db:
             png = (
                 await db.execute(
@@ -408,71 +457,90 @@ class BatchService:
         accepted: list[tuple[int, str]],
         invalid: list[InvalidUrl],
         idempotency_key: str | None,
-    ) -> None:
-        now = datetime.now(UTC)
-        reserved = len(accepted) if key.credits_limit is not None else 0
-        async with self._store.write() as db:
-            if reserved:
-                held = await db.execute(
-                    update(api_keys)
-                    .where(
-                        api_keys.c.id == key.id,
-                        api_keys.c.credits_limit - api_keys.c.credits_used >= reserved,
+        *,
+        credits: int,
+        crawl: CrawlScope | None = None,
+    ) -> Batch | None:
+        """Store the batch and hold its credits; returns the batch stored before under the same
+        idempotency key instead, if another request got there first."""
+        try:
+            now = datetime.now(UTC)
+            reserved = credits if key.credits_limit is not None else 0
+            async with self._store.write() as db:
+                if reserved:
+                    held = await db.execute(
+                        update(api_keys)
+                        .where(
+                            api_keys.c.id == key.id,
+                            api_keys.c.credits_limit - api_keys.c.credits_used >= reserved,
+                        )
+                        .values(credits_used=api_keys.c.credits_used + reserved)
                     )
-                    .values(credits_used=api_keys.c.credits_used + reserved)
+                    if held.rowcount != 1:
+                        raise PaymentRequired()
+                await db.execute(
+                    insert(batches).values(
+                        id=batch_id,
+                        tenant_id=key.tenant_id,
+                        api_key_id=key.id,
+                        dialect=dialect,
+                        kind=BatchKind.CRAWL if crawl else BatchKind.URLS,
+                        crawl=crawl.to_json() if crawl else None,
+                        status=BatchStatus.QUEUED,
+                        options=options.to_json(),
+                        total_urls=len(accepted),
+                        invalid_urls=[{"index": i.index, "url": i.url, "reason": i.reason} for i in invalid],
+                        credits_reserved=reserved,
+                        restarts=0,
+                        credits_used=0,
+                        inputs_token=secrets.token_urlsafe(32),
+                        idempotency_key=idempotency_key,
+                        created_at=now,
+                        expires_at=now + self._policy.retention,
+                    )
                 )
-                if held.rowcount != 1:
-                    raise PaymentRequired()
-            await db.execute(
-                insert(batches).values(
-                    id=batch_id,
-                    tenant_id=key.tenant_id,
-                    api_key_id=key.id,
-                    dialect=dialect,
-                    status=BatchStatus.QUEUED,
-                    options=options.to_json(),
-                    total_urls=len(accepted),
-                    invalid_urls=[{"index": i.index, "url": i.url, "reason": i.reason} for i in invalid],
-                    credits_reserved=reserved,
-                    restarts=0,
-                    credits_used=0,
-                    inputs_token=secrets.token_urlsafe(32),
-                    idempotency_key=idempotency_key,
-                    created_at=now,
-                    expires_at=now + self._policy.retention,
-                )
-            )
-            await db.execute(
-                insert(batch_pages),
-                [
-                    {
-                        "batch_id": batch_id,
-                        "input_index": index,
-                        "url": url,
-                        "status": PageStatus.PENDING,
-                        "record_bytes": 0,
-                    }
-                    for index, url in accepted
-                ],
-            )
+                if accepted:
+                    await db.execute(
+                        insert(batch_pages),
+                        [
+                            {
+                                "batch_id": batch_id,
+                                "input_index": index,
+                                "url": url,
+                                "status": PageStatus.PENDING,
+                                "record_bytes": 0,
+                            }
+                            for index, url in accepted
+                        ],
+                    )
+        except IntegrityError:
+            existing = await self._by_idempotency_key(key, idempotency_key or "")
+            if existing is None:
+                raise
+            return existing
+        return None
 
     async def start_jobs(self, key: ApiKey, batch_id: str, count: int) -> int:
         """Start ``count`` spider processes for the batch; returns how many started.
 
         Raises only when none did (the batch then ends as failed); fewer than asked is still a batch.
         """
-        spider = await self._batch_spider()
         async with self._store.read() as db:
             row = (
                 await db.execute(
-                    select(batches.c.inputs_token, batches.c.options).where(batches.c.id == batch_id)
+                    select(batches.c.inputs_token, batches.c.options, batches.c.crawl).where(
+                        batches.c.id == batch_id
+                    )
                 )
             ).one()
+        spider = await self._spider(SITE_SPIDER if row.crawl else BATCH_SPIDER)
         options = PageOptions.from_json(row.options)
         inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={row.inputs_token}"
         settings: dict[str, str] = {}
         if options.rendered:
             settings = {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
+        if row.crawl and not CrawlScope.from_json(row.crawl).obey_robots:
+            settings["ROBOTSTXT_OBEY"] = "False"
         started = 0
         for _ in range(count):
             try:
@@ -488,11 +556,11 @@ class BatchService:
             started += 1
         return started
 
-    async def _batch_spider(self) -> Any:
+    async def _spider(self, name: str) -> Any:
         try:
-            return await self._catalog.find(BATCH_SPIDER, BUILTIN_PROJECT)
+            return await self._catalog.find(name, BUILTIN_PROJECT)
         except NotFound:
-            raise NodeUnavailable("The batch spider is not deployed yet; try again in a moment.") from None
+            raise NodeUnavailable(f"The {name} spider is not deployed yet; try again in a moment.") from None
 
     async def _by_idempotency_key(self, key: ApiKey, idempotency_key: str) -> Batch | None:
         async with self._store.read() as db:

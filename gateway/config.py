@@ -85,6 +85,8 @@ class Settings(BaseModel):
     batch_urls_per_process: int = Field(100, ge=1)
     # Concurrent browser pages of one batch spider process (JavaScript rendering, screenshots).
     browser_pages: int = Field(4, ge=1, le=64)
+    # The shortest interval a website datasource may ask to be recrawled at on its own.
+    crawl_interval_min_hours: float = Field(24.0, gt=0)
     # Proxy pools; GATEWAY_PROXY_POOLS takes them as JSON, a config file as [[proxy_pools]] tables.
     proxy_pools: tuple[ProxyPool, ...] = ()
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.jobs import Job
 from gateway.scrapyd import ScrapydClient
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, items, jobs
+from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, batches, items, jobs
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ _PAGE_UPDATE = (
         error_message=bindparam("page_error"),
         duration_ms=bindparam("page_duration"),
         retry_count=bindparam("page_retries"),
+        content_hash=bindparam("page_content_hash"),
         record_bytes=bindparam("page_record_bytes"),
         finished_at=bindparam("page_finished"),
     )
@@ -141,12 +142,14 @@ async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Docume
             {
                 "page_batch": batch_id,
                 "page_index": value["input_index"],
+                "page_url": value.get("url"),
                 "page_status": "failed" if value.get("status") == "failed" else "completed",
                 "page_status_code": value.get("status_code"),
                 "page_error_code": value.get("error_code"),
                 "page_error": value.get("error"),
                 "page_duration": value.get("duration_ms"),
                 "page_retries": value.get("retry_count"),
+                "page_content_hash": value.get("content_hash"),
                 "page_record_bytes": len(doc.text.encode()),
                 "page_finished": now,
             }
@@ -155,6 +158,7 @@ async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Docume
         records.append({"batch_id": batch_id, "input_index": value["input_index"], "record": doc.text})
     if not pages:
         return
+    await _add_discovered_pages(db, batch_id, pages)
     if screenshots:
         indexes = [shot["input_index"] for shot in screenshots]
         await db.execute(
@@ -180,6 +184,41 @@ async def _save_pages(db: AsyncConnection, batch_id: str, documents: list[Docume
     fresh = [record for record in records if record["input_index"] not in known]
     if fresh:
         await db.execute(insert(batch_records), fresh)
+
+
+async def _add_discovered_pages(db: AsyncConnection, batch_id: str, pages: list[dict[str, Any]]) -> None:
+    """A site crawl's pages are found as it goes: each gets its row when its record arrives."""
+    kind = (await db.execute(select(batches.c.kind).where(batches.c.id == batch_id))).scalar_one_or_none()
+    if kind != "crawl":
+        return
+    indexes = [page["page_index"] for page in pages]
+    known = {
+        row.input_index
+        for row in await db.execute(
+            select(batch_pages.c.input_index).where(
+                batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(indexes)
+            )
+        )
+    }
+    fresh = {
+        page["page_index"]: page["page_url"]
+        for page in pages
+        if page["page_index"] not in known and isinstance(page["page_url"], str)
+    }
+    if fresh:
+        await db.execute(
+            insert(batch_pages),
+            [
+                {
+                    "batch_id": batch_id,
+                    "input_index": index,
+                    "url": url,
+                    "status": "pending",
+                    "record_bytes": 0,
+                }
+                for index, url in fresh.items()
+            ],
+        )
 
 
 def _documents(block: bytes, job_id: str) -> list[Document]:

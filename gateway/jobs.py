@@ -35,7 +35,7 @@ _ARGUMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
 # Built-in spiders the gateway starts itself, never on a client's request.
-INTERNAL_SPIDERS = frozenset({("spiders_project", "batch")})
+INTERNAL_SPIDERS = frozenset({("spiders_project", "batch"), ("spiders_project", "site")})
 # Linux caps one argv string at 128 KiB; arguments travel to the spider as argv.
 MAX_ARGUMENT_BYTES = 64 * 1024
 
@@ -187,7 +187,7 @@ class JobService:
             raise PaymentRequired()
         if batch_id is None and (spider.project, spider.name) in INTERNAL_SPIDERS:
             # Its inputs (and the addresses it may reach) come from the batch the gateway stored.
-            raise BadRequest(f"the {spider.name} spider runs only through the batch APIs")
+            raise BadRequest(f"the {spider.name} spider runs only through the batch and crawl APIs")
         encode_arguments(arguments)
         # A batch's jobs carry settings the gateway chose, not the client.
         settings = check_settings(settings or {}, admin=key.is_admin or batch_id is not None)

@@ -18,6 +18,8 @@ import httpx
 from gateway.batch_progress import BatchProgress
 from gateway.batches import BatchPolicy, BatchService
 from gateway.config import Settings
+from gateway.datasource_progress import DatasourceProgress
+from gateway.datasources import DatasourceService
 from gateway.deploy import Deployments
 from gateway.embedded import EmbeddedNode
 from gateway.errors import GatewayError
@@ -56,6 +58,10 @@ class Platform:
         batch_policy = _batch_policy(settings, nodes)
         self.batches = BatchService(self.store, self.jobs, self.catalog, batch_policy)
         self.batch_progress = BatchProgress(self.store, self.batches, self.keys, batch_policy)
+        self.datasources = DatasourceService(
+            self.store, self.batches, self.keys, min_interval_hours=settings.crawl_interval_min_hours
+        )
+        self.datasource_progress = DatasourceProgress(self.store, self.datasources, self.keys)
         self.sync = JobSync(
             self.store,
             self.nodes,
@@ -94,6 +100,9 @@ class Platform:
             asyncio.create_task(_every(settings.sync_interval, self.sync.tick), name="job-sync"),
             asyncio.create_task(
                 _every(settings.sync_interval, self.batch_progress.advance), name="batch-progress"
+            ),
+            asyncio.create_task(
+                _every(settings.sync_interval, self.datasource_progress.advance), name="datasource-progress"
             ),
             asyncio.create_task(
                 _every(

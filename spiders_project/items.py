@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass
 class FetchedPage:
-    """The raw facts of fetching one input URL of a batch, successful or not."""
+    """The raw facts of fetching one page of a batch or a site crawl, successful or not."""
 
     input_index: int
     source_url: str
@@ -21,6 +21,13 @@ class FetchedPage:
     error_code: str | None = None
     error: str | None = None
     screenshot: bytes | None = None
+    # Site crawls: the response's validators, the page's links, and whether it answered 304 (then
+    # its hash is the previous crawl's).
+    etag: str | None = None
+    last_modified: str | None = None
+    links: list[str] | None = None
+    not_modified: bool = False
+    content_hash: str | None = None
 
     @property
     def failed(self) -> bool:

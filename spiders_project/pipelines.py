@@ -1,14 +1,16 @@
 """Pipelines that turn a fetched page into a batch's page record, one step each.
 
-Enabled in settings.py in this order: content (markdown, clean HTML, links), metadata, record.
-Other items pass through untouched.
+Enabled in settings.py in this order: content (markdown, clean HTML, links), metadata, change hash,
+record. Other items pass through untouched.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import re
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -138,6 +140,38 @@ class PageMetadataPipeline:
         return item
 
 
+class PageChangePipeline:
+    """The hash a recrawl compares: of the page's main content, whitespace folded, so markup and
+    boilerplate around it (a footer's clock, a sidebar) never make a page "updated"."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageChangePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageRecord) or not _tracks_changes(self.crawler):
+            return item
+        page = item.page
+        if not page.not_modified and not page.failed:
+            page.content_hash = content_hash(item.markdown)
+        return item
+
+
+def content_hash(markdown: str) -> str:
+    return hashlib.sha256(_WHITESPACE.sub(" ", markdown).strip().encode()).hexdigest()
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _tracks_changes(crawler: Crawler) -> bool:
+    scope = getattr(crawler.spider, "scope", None)
+    return bool(getattr(scope, "track_changes", False))
+
+
 class PageRecordPipeline:
     """The page record as it leaves the spider: only the formats the batch asked for."""
 
@@ -174,4 +208,13 @@ class PageRecordPipeline:
             # The gateway keeps the PNG and gives the record a URL for it instead.
             record["screenshot"] = base64.b64encode(page.screenshot).decode("ascii")
         record["metadata"] = item.metadata
+        if _tracks_changes(self.crawler):
+            # What the next crawl of the site asks and compares with.
+            record |= {
+                "content_hash": page.content_hash,
+                "etag": page.etag,
+                "last_modified": page.last_modified,
+                "not_modified": page.not_modified,
+                "page_links": page.links or [],
+            }
         return record

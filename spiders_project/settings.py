@@ -17,10 +17,11 @@ TELNETCONSOLE_ENABLED = False
 
 FEED_EXPORT_ENCODING = "utf-8"
 
-# Batch page records: content, then metadata, then the record itself (spiders_project/pipelines.py).
+# Page records: content, metadata, change hash, then the record itself (spiders_project/pipelines.py).
 ITEM_PIPELINES = {
     "spiders_project.pipelines.PageContentPipeline": 100,
     "spiders_project.pipelines.PageMetadataPipeline": 200,
+    "spiders_project.pipelines.PageChangePipeline": 250,
     "spiders_project.pipelines.PageRecordPipeline": 300,
 }
 

@@ -112,14 +112,15 @@ def test_bad_job_requests_answer_400_with_a_message(user: httpx.Client, body: ob
     assert message in response.json()["error"]
 
 
-def test_the_batch_spider_cannot_be_started_as_a_job(user: httpx.Client) -> None:
-    # Its inputs decide which addresses it may reach: only the gateway may give them.
-    body = {"spider_name": "batch", "arguments": {"inputs_url": "http://attacker.example/inputs"}}
+@pytest.mark.parametrize("spider", ["batch", "site"])
+def test_the_page_spiders_cannot_be_started_as_jobs(user: httpx.Client, spider: str) -> None:
+    # Their inputs decide which addresses they may reach: only the gateway may give them.
+    body = {"spider_name": spider, "arguments": {"inputs_url": "http://attacker.example/inputs"}}
 
     response = user.post("/api/v1/jobs", json=body)
 
     assert response.status_code == 400
-    assert "only through the batch APIs" in response.json()["error"]
+    assert "only through the batch and crawl APIs" in response.json()["error"]
 
 
 def test_a_body_that_is_not_json_answers_400(user: httpx.Client) -> None:

@@ -40,7 +40,7 @@ def test_serve_starts_everything_prints_a_working_key_and_stops_on_ctrl_c(
         header, url = words[words.index("-H") + 1], words[-1]
         name, _, value = header.partition(": ")
         spiders = httpx.get(url, headers={name: value}).json()
-        assert [spider["name"] for spider in spiders] == ["batch", "quotes"]
+        assert [spider["name"] for spider in spiders] == ["batch", "quotes", "site"]
 
         with gateway.client(gateway.admin_key()) as client:
             job_id = start_job(client, "quotes", start_url=site.url, max_pages=4)

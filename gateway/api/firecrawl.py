@@ -1,4 +1,4 @@
-"""Firecrawl v2 batch scrape: ``/v2/batch/scrape``, as the firecrawl-py SDK speaks it."""
+"""Firecrawl v2 batch scrape (``/v2/batch/scrape``) and crawl (``/v2/crawl``), as firecrawl-py speaks them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
-from gateway.batches import Batch, PageStatus
+from gateway.batches import Batch, BatchKind, PageStatus
+from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object, query_int, timestamp
+from spiders_project.site_scope import MAX_PAGE_LIMIT, SITEMAP_MODES, CrawlScope, path_patterns
 
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -42,8 +44,12 @@ async def start_batch(request: Request) -> JSONResponse:
 
 
 async def batch_status(request: Request) -> JSONResponse:
+    return await _status(request, BatchKind.URLS)
+
+
+async def _status(request: Request, kind: BatchKind) -> JSONResponse:
     platform = platform_of(request)
-    batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
+    batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"], kind)
     skip = query_int(request, "skip", default=0, minimum=0, maximum=10**6)
     limit = query_int(request, "limit", default=1000, minimum=1, maximum=1000)
     counts = await platform.batches.counts(batch.id)
@@ -59,7 +65,8 @@ async def batch_status(request: Request) -> JSONResponse:
     body: dict[str, Any] = {
         "success": True,
         "status": STATUS[batch.status],
-        "total": batch.total_urls,
+        # A crawl's total is what it found so far.
+        "total": batch.total_urls if kind == BatchKind.URLS else counts.done + counts.pending,
         "completed": counts.done,
         "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
         "expiresAt": timestamp(batch.expires_at),
@@ -72,8 +79,12 @@ async def batch_status(request: Request) -> JSONResponse:
 
 
 async def batch_errors(request: Request) -> JSONResponse:
+    return await _errors(request, BatchKind.URLS)
+
+
+async def _errors(request: Request, kind: BatchKind) -> JSONResponse:
     platform = platform_of(request)
-    batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
+    batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"], kind)
     failed, _ = await platform.batches.pages(batch.id, statuses=[PageStatus.FAILED, PageStatus.CANCELLED])
     errors = [
         {
@@ -92,6 +103,102 @@ async def cancel_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
     await platform.batches.cancel(api_key_of(request), request.path_params["batch_id"])
     return JSONResponse({"success": True, "status": "cancelled", "message": "Batch scrape job cancelled."})
+
+
+async def start_crawl(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    body = await json_object(request)
+    scope = crawl_scope(body)
+    scrape = body.get("scrapeOptions")
+    if scrape is not None and not isinstance(scrape, dict):
+        raise BadRequest("scrapeOptions must be an object")
+    options, proxy = scrape_options(scrape or {})
+    batch = await platform.batches.create_crawl(
+        api_key_of(request),
+        "firecrawl",
+        scope,
+        options,
+        proxy=proxy,
+        idempotency_key=request.headers.get("x-idempotency-key") or None,
+    )
+    url = str(request.url.replace(path=f"/v2/crawl/{batch.id}", query=""))
+    return JSONResponse({"success": True, "id": batch.id, "url": url})
+
+
+async def crawl_status(request: Request) -> JSONResponse:
+    return await _status(request, BatchKind.CRAWL)
+
+
+async def crawl_errors(request: Request) -> JSONResponse:
+    return await _errors(request, BatchKind.CRAWL)
+
+
+async def cancel_crawl(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    await platform.batches.cancel(api_key_of(request), request.path_params["batch_id"], BatchKind.CRAWL)
+    return JSONResponse({"success": True, "status": "cancelled"})
+
+
+def crawl_scope(body: dict[str, Any]) -> CrawlScope:
+    """The crawl's scope from Firecrawl's options; what cannot be honoured is refused, not ignored."""
+    url = body.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise BadRequest("url must be the URL to start crawling from")
+    limit = body.get("limit")
+    if limit is None:
+        limit = MAX_PAGE_LIMIT
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise BadRequest(f"limit must be a number of pages from 1 to {MAX_PAGE_LIMIT}")
+    depth = body.get("maxDiscoveryDepth")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise BadRequest("maxDiscoveryDepth must be a whole number from 0")
+    sitemap = body.get("sitemap") or "include"
+    if sitemap not in SITEMAP_MODES:
+        raise BadRequest(f"sitemap must be one of {', '.join(SITEMAP_MODES)}")
+    for name in ("prompt", "webhook", "robotsUserAgent"):
+        if body.get(name):
+            raise BadRequest(f"{name} is not supported yet")
+    if body.get("zeroDataRetention") is True:
+        raise BadRequest("zeroDataRetention is not supported: results are kept until they expire")
+    flags = {
+        name: _flag(body, name)
+        for name in (
+            "allowSubdomains",
+            "allowExternalLinks",
+            "ignoreRobotsTxt",
+            "crawlEntireDomain",
+            "ignoreQueryParameters",
+            "regexOnFullURL",
+        )
+    }
+    try:
+        include, exclude = (
+            path_patterns(body.get("includePaths"), "includePaths"),
+            path_patterns(body.get("excludePaths"), "excludePaths"),
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return CrawlScope(
+        url=url.strip(),
+        page_limit=limit,
+        include_paths=include,
+        exclude_paths=exclude,
+        max_depth=depth,
+        allow_subdomains=flags["allowSubdomains"],
+        allow_external_links=flags["allowExternalLinks"],
+        entire_site=flags["crawlEntireDomain"],
+        sitemap=sitemap,
+        ignore_query=flags["ignoreQueryParameters"],
+        obey_robots=not flags["ignoreRobotsTxt"],
+        regex_on_full_url=flags["regexOnFullURL"],
+    )
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value is True
 
 
 def _status_url(request: Request, batch: Batch) -> str:

@@ -12,9 +12,14 @@ INTERNAL_PREFIX = "/internal/"
 
 
 async def batch_inputs(request: Request) -> JSONResponse:
-    """The next URLs of a batch for one of its spiders, with the batch's options and address policy."""
+    """The next URLs of a batch for one of its spiders (a crawl's scope and known pages), with the
+    options and address policy."""
     token = request.query_params.get("token", "")
     claim = query_int(request, "claim", default=64, minimum=1, maximum=1000)
     job_id = request.query_params.get("job") or None
-    inputs = await platform_of(request).batches.inputs(request.path_params["batch_id"], token, claim, job_id)
+    platform = platform_of(request)
+    inputs = await platform.batches.inputs(request.path_params["batch_id"], token, claim, job_id)
+    if (inputs.get("crawl") or {}).get("track_changes"):
+        # A recrawl asks conditionally, and follows the known links of pages that did not change.
+        inputs["known"] = await platform.datasources.known_pages(inputs["batch_id"])
     return JSONResponse(inputs)

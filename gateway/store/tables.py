@@ -109,8 +109,11 @@ batches = Table(
     Column("id", String(36), primary_key=True),
     Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
     Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
-    # Which API started it (geonode, firecrawl, scrapeless): status pages render in its shape.
+    # Which API started it (geonode, firecrawl, scrapeless, opencx): status pages render in its shape.
     Column("dialect", String(20), nullable=False),
+    # "urls": the pages were given; "crawl": the site spider discovers them within ``crawl``.
+    Column("kind", String(10), nullable=False, server_default="urls"),
+    Column("crawl", JSON, nullable=True),
     Column("status", String(16), nullable=False),
     # What every page of the batch is scraped with: formats, main content only, tags, headers, timeout.
     Column("options", JSON, nullable=False),
@@ -148,6 +151,8 @@ batch_pages = Table(
     Column("error_message", Text, nullable=True),
     Column("duration_ms", Integer, nullable=True),
     Column("retry_count", Integer, nullable=True),
+    # Site crawls that track changes: the hash of the page's main content.
+    Column("content_hash", String(64), nullable=True),
     # Size of the page's record (in batch_records), so a status page can stop before a limit.
     Column("record_bytes", Integer, nullable=False),
     # When a batch spider took the page to fetch; the batch's processes share its pages this way.
@@ -174,6 +179,80 @@ batch_screenshots = Table(
     Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
     Column("input_index", Integer, primary_key=True),
     Column("png", LargeBinary, nullable=False),
+)
+
+# A website kept in sync: crawled once, then recrawled by hand or every ``crawl_interval_hours``.
+datasources = Table(
+    "datasources",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("display_name", String(200), nullable=False),
+    # active or paused (a paused datasource is not recrawled on its own)
+    Column("status", String(16), nullable=False),
+    Column("page_limit", Integer, nullable=False),
+    Column("include_paths", JSON, nullable=False),
+    Column("exclude_paths", JSON, nullable=False),
+    Column("crawl_interval_hours", Float, nullable=True),
+    # When the scheduler starts its next crawl; moved on by whoever starts it, so it fires once.
+    Column("next_crawl_at", UTCDateTime, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "next_crawl_at"),
+)
+
+# Each crawl of a datasource, with its change counts once it is over.
+datasource_crawls = Table(
+    "datasource_crawls",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("datasource_id", String(36), ForeignKey("datasources.id", ondelete="CASCADE"), nullable=False),
+    # The site crawl (a batch of kind "crawl") that fetches its pages; gone once that expires.
+    Column("batch_id", String(36), ForeignKey("batches.id", ondelete="SET NULL"), nullable=True),
+    # pending, scraping, completed, failed or cancelled
+    Column("status", String(16), nullable=False),
+    Column("total_pages", Integer, nullable=True),
+    Column("completed_pages", Integer, nullable=False),
+    Column("new_pages", Integer, nullable=False),
+    Column("updated_pages", Integer, nullable=False),
+    Column("removed_pages", Integer, nullable=False),
+    Column("unchanged_pages", Integer, nullable=False),
+    Column("error_message", Text, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "datasource_id", "created_at"),
+    Index(None, "status"),
+)
+
+# A datasource's pages as its latest crawl left them: content, validators, links, and what changed.
+datasource_pages = Table(
+    "datasource_pages",
+    metadata,
+    Column("datasource_id", String(36), ForeignKey("datasources.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", Text, primary_key=True),
+    # new, updated, unchanged, removed, or failed (kept as it was: the page did not answer this time)
+    Column("change", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("links", JSON, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    # The page record (markdown, metadata) of its last download.
+    Column("record", Text, nullable=True),
+    Column("crawl_id", String(36), nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("crawled_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime, nullable=True),
+    Index(None, "datasource_id", "change"),
 )
 
 jobs = Table(

@@ -3,39 +3,31 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import scrapy
 from scrapy import signals
-from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.crawler import Crawler
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DontCloseSpider,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-)
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
-from scrapy.settings import BaseSettings
-from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
-from spiders_project.addresses import AddressPolicy
+from spiders_project.fetching import (
+    PAGE_SPIDER_SETTINGS,
+    PageSpider,
+    failure_code,
+    fetched_page,
+    fill_from_response,
+)
 from spiders_project.items import FetchedPage
-from spiders_project.middlewares import BlockedRequest, Proxy
-from spiders_project.pages import PageOptions
 
-MAX_PAGE_BYTES = 10 * 1024 * 1024
 # An idle spider asks again about every 5 s (Scrapy's idle signal), so this is about a minute.
 MAX_FAILED_CLAIMS = 12
 
 
-class BatchSpider(scrapy.Spider):
+class BatchSpider(PageSpider):
     """Argument: ``inputs_url``, where the gateway hands out the batch's URLs and options.
 
     URLs are claimed a chunk at a time, and the next chunk is asked for while the last is still
@@ -44,39 +36,14 @@ class BatchSpider(scrapy.Spider):
 
     name = "batch"
     custom_settings: dict[str, Any] | None = {  # noqa: RUF012 - Scrapy reads it from the class
+        **PAGE_SPIDER_SETTINGS,
         # The user named these URLs; robots.txt governs crawlers that discover pages.
         "ROBOTSTXT_OBEY": False,
-        "HTTPERROR_ALLOW_ALL": True,
-        "COOKIES_ENABLED": False,
         "CONCURRENT_REQUESTS": 64,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
-        "DOWNLOAD_MAXSIZE": MAX_PAGE_BYTES,
-        "DOWNLOAD_WARNSIZE": 0,
-        "RETRY_TIMES": 2,
         # Requests of a batch have no referrer; working one out for each costs time for nothing.
         "REFERER_ENABLED": False,
-        # Scraped items are logged at DEBUG, whole: a batch's log would hold every page twice.
-        "LOG_LEVEL": "INFO",
-        "DOWNLOADER_MIDDLEWARES": {
-            "spiders_project.middlewares.AddressGuardMiddleware": 50,
-            # Before HttpProxyMiddleware (750), which turns a proxy's credentials into a header.
-            "spiders_project.middlewares.ProxyRotationMiddleware": 700,
-        },
     }
-
-    @classmethod
-    def update_settings(cls, settings: BaseSettings) -> None:
-        super().update_settings(settings)
-        if not settings.getbool("BATCH_RENDERING"):
-            return
-        # The gateway sets BATCH_RENDERING for batches rendered in a browser: pages go through
-        # scrapy-playwright, as many at once as BROWSER_PAGES (the claims too, one more).
-        pages = settings.getint("BROWSER_PAGES", 4)
-        handler = "spiders_project.rendering.GuardedPlaywrightHandler"
-        settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler}, priority="spider")
-        settings.set("CONCURRENT_REQUESTS", pages + 1, priority="spider")
-        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", pages + 1, priority="spider")
-        settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", pages, priority="spider")
 
     def __init__(self, inputs_url: str, chunk: str = "64", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -85,9 +52,6 @@ class BatchSpider(scrapy.Spider):
         self.job_id = kwargs.get("_job", "")
         self.inputs_url = inputs_url
         self.chunk = max(1, int(chunk))
-        self.page_options = PageOptions()
-        self.address_policy: AddressPolicy | None = None
-        self.proxies: list[Proxy] = []
         self._outstanding = 0
         self._claiming = False
         self._exhausted = False
@@ -110,18 +74,8 @@ class BatchSpider(scrapy.Spider):
             return
         self._failed_claims = 0
         inputs = json.loads(response.text)
-        self.page_options = PageOptions.from_json(inputs["options"])
-        self.address_policy = AddressPolicy.from_entries(**inputs["addresses"])
+        meta = self.take_inputs(inputs)
         self._exhausted = len(inputs["pages"]) < self.chunk
-        self.proxies = [Proxy.from_url(url) for url in inputs.get("proxies") or ()]
-        meta: dict[str, Any] = {}
-        if self.page_options.timeout_ms:
-            meta["download_timeout"] = self.page_options.timeout_ms / 1000
-        if self.page_options.rendered and self.settings.getbool("BATCH_RENDERING"):
-            # Imported here: Playwright costs every other batch's start a third of a second.
-            from spiders_project.rendering import rendering_meta
-
-            meta |= rendering_meta(self.page_options)
         for index, url in inputs["pages"]:
             self._outstanding += 1
             yield scrapy.Request(
@@ -134,24 +88,12 @@ class BatchSpider(scrapy.Spider):
             )
 
     def parse_page(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
-        page = self._page(response.request)
-        page.final_url = response.url
-        page.status_code = response.status
-        page.content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        page.body = response.body
-        if "playwright" in response.flags:
-            from spiders_project.rendering import screenshot_of
-
-            page.screenshot = screenshot_of(response.meta)
-        if response.status >= 400:
-            page.error_code = f"HTTP_{response.status}"
-            page.error = f"the server answered HTTP {response.status}"
-        yield page
+        yield fill_from_response(self._page(response.request), response)
         yield from self._claim_more()
 
     def page_failed(self, failure: Failure) -> Iterator[FetchedPage | scrapy.Request]:
         page = self._page(failure.request)  # type: ignore[attr-defined]
-        page.error_code, page.error = _failure_code(failure)
+        page.error_code, page.error = failure_code(failure)
         yield page
         yield from self._claim_more()
 
@@ -188,45 +130,6 @@ class BatchSpider(scrapy.Spider):
         self.crawler.engine.crawl(self._claim())
         raise DontCloseSpider
 
-    def _page(self, request: Any) -> FetchedPage:
-        started = request.meta.get("fetch_started", time.monotonic())
-        return FetchedPage(
-            input_index=request.meta["input_index"],
-            source_url=request.meta["source_url"],
-            final_url=request.url,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            retry_count=int(request.meta.get("retry_times", 0)),
-        )
-
-
-def _failure_code(failure: Failure) -> tuple[str, str]:
-    error = failure.value
-    message = str(error) or type(error).__name__
-    if isinstance(error, BlockedRequest):
-        return "BLOCKED_ADDRESS", message
-    if isinstance(error, CannotResolveHostError | DNSLookupError):
-        return "DNS_ERROR", message
-    if isinstance(error, DownloadConnectionRefusedError | ConnectionRefusedError):
-        return "CONNECTION_REFUSED", message
-    if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
-        return "TIMEOUT", message
-    if isinstance(error, DownloadCancelledError) or "max size" in message.lower():
-        return "TOO_LARGE", f"the page is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB"
-    if isinstance(error, IgnoreRequest):
-        return "IGNORED", message
-    if _from_playwright(error, "TimeoutError"):
-        waited_for = "wait_for_selector" in message
-        return ("WAIT_FOR_SELECTOR_TIMEOUT" if waited_for else "TIMEOUT"), message.splitlines()[0]
-    if _from_playwright(error, "Error"):
-        code = "PROXY_ERROR" if "ERR_PROXY" in message or "ERR_TUNNEL" in message else "NETWORK_ERROR"
-        return code, message.splitlines()[0]
-    if isinstance(error, TunnelError):
-        return "PROXY_ERROR", message
-    return "NETWORK_ERROR", message
-
-
-def _from_playwright(error: BaseException | None, name: str) -> bool:
-    """Whether ``error`` is Playwright's ``name`` error (without importing Playwright)."""
-    return any(
-        cls.__module__.startswith("playwright.") and cls.__name__ == name for cls in type(error).__mro__
-    )
+    @staticmethod
+    def _page(request: Any) -> FetchedPage:
+        return fetched_page(request, request.meta["input_index"], request.meta["source_url"])

@@ -1,0 +1,174 @@
+"""Moving datasource crawls along: following each site crawl, applying it once it is over, and
+starting the recrawls that ``crawl_interval_hours`` makes due, each due time exactly once.
+
+Runs every sync interval (``advance``), like ``gateway.batch_progress`` for batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.batches import BatchStatus
+from gateway.datasource_pages import crawled_pages, previous_pages, save_pages
+from gateway.datasources import (
+    OPEN_CRAWL_STATUSES,
+    Crawl,
+    CrawlStatus,
+    Datasource,
+    DatasourceService,
+    DatasourceStatus,
+    count_values,
+    open_crawl_id,
+)
+from gateway.errors import Conflict, GatewayError
+from gateway.jobs import JobStatus
+from gateway.keys import ApiKeys
+from gateway.site_changes import changes
+from gateway.store import Store
+from gateway.store.tables import batches, datasource_crawls, datasources, jobs
+
+log = logging.getLogger(__name__)
+
+
+class DatasourceProgress:
+    def __init__(self, store: Store, datasource_service: DatasourceService, keys: ApiKeys) -> None:
+        self._store = store
+        self._datasources = datasource_service
+        self._keys = keys
+
+    async def advance(self) -> None:
+        """Follow open crawls (and apply finished ones), then start the recrawls that are due."""
+        async with self._store.read() as db:
+            rows = await db.execute(
+                select(datasource_crawls.c.id, datasource_crawls.c.status, batches.c.status.label("batch"))
+                .select_from(
+                    datasource_crawls.outerjoin(batches, batches.c.id == datasource_crawls.c.batch_id)
+                )
+                .where(
+                    datasource_crawls.c.status.in_(OPEN_CRAWL_STATUSES),
+                    datasource_crawls.c.batch_id.is_not(None),
+                )
+            )
+            open_crawls = list(rows)
+        for row in open_crawls:
+            if row.batch is None:
+                await self._datasources.end_crawl(
+                    row.id, CrawlStatus.FAILED, "the crawl's results expired before use"
+                )
+            elif row.batch in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED):
+                await self._apply(row.id)
+            elif row.batch == BatchStatus.RUNNING and row.status == CrawlStatus.PENDING:
+                await self._mark_scraping(row.id)
+        await self._start_due()
+
+    async def _start_due(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        async with self._store.read() as db:
+            due = list(
+                await db.execute(
+                    select(datasources).where(
+                        datasources.c.status == DatasourceStatus.ACTIVE,
+                        datasources.c.next_crawl_at <= now,
+                    )
+                )
+            )
+        for row in due:
+            datasource = Datasource.from_row(row._mapping)
+            if datasource.api_key_id is None or not datasource.crawl_interval_hours:
+                continue
+            async with self._store.read() as db:
+                if await open_crawl_id(db, datasource.id) is not None:
+                    continue  # it fires once the crawl under way is over
+            # Whoever moves next_crawl_at on starts the crawl: a due time fires once.
+            async with self._store.write() as db:
+                taken = await db.execute(
+                    update(datasources)
+                    .where(
+                        datasources.c.id == datasource.id,
+                        datasources.c.next_crawl_at == datasource.next_crawl_at,
+                    )
+                    .values(next_crawl_at=now + timedelta(hours=datasource.crawl_interval_hours))
+                )
+            if taken.rowcount != 1:
+                continue
+            try:
+                key = await self._keys.get(datasource.api_key_id)
+                if key.revoked_at is not None:
+                    raise Conflict("the API key that created the datasource was revoked")
+                await self._datasources.start_crawl(key, datasource.id)
+            except GatewayError as exc:
+                log.warning(
+                    "datasource %s: its scheduled crawl did not start: %s", datasource.id, exc.message
+                )
+
+    async def _apply(self, crawl_id: str) -> None:
+        """Make a finished crawl the datasource's state, once, in one transaction."""
+        now = datetime.now(UTC)
+        async with self._store.write() as db:
+            crawl_row = (
+                await db.execute(select(datasource_crawls).where(datasource_crawls.c.id == crawl_id))
+            ).one()
+            crawl = Crawl.from_row(crawl_row._mapping)
+            if not crawl.open or crawl.batch_id is None:
+                return
+            batch = (await db.execute(select(batches).where(batches.c.id == crawl.batch_id))).one()
+            pages = await crawled_pages(db, crawl.batch_id, with_records=True)
+            previous = await previous_pages(db, crawl.datasource_id)
+            answered = [page for page, _ in pages if page.answered]
+            spider_failure = await _spider_failure(db, crawl.batch_id)
+            values: dict[str, Any] = {
+                "total_pages": len(pages),
+                "completed_pages": len(pages),
+                "completed_at": now,
+                "updated_at": now,
+            }
+            if batch.status == BatchStatus.CANCELLED:
+                _, counts = changes([page for page, _ in pages], previous, finished=False)
+                values |= count_values(counts) | {"status": CrawlStatus.CANCELLED}
+            elif spider_failure is not None:
+                # A crawl cut short never saw the rest of the site: its pages would all look removed.
+                _, counts = changes([page for page, _ in pages], previous, finished=False)
+                values |= count_values(counts) | {
+                    "status": CrawlStatus.FAILED,
+                    "error_message": f"the crawl ended before it was over: {spider_failure}",
+                }
+            elif not answered:
+                # A site that did not answer has not lost its pages: nothing is applied.
+                failed = next((record.get("error") for page, record in pages if record.get("error")), None)
+                values |= {
+                    "status": CrawlStatus.FAILED,
+                    "error_message": batch.error or failed or "no page of the site could be fetched",
+                }
+            else:
+                decided, counts = changes([page for page, _ in pages], previous, finished=True)
+                await save_pages(db, crawl.datasource_id, crawl.id, decided, pages, now)
+                values |= count_values(counts) | {"status": CrawlStatus.COMPLETED}
+            await db.execute(
+                update(datasource_crawls)
+                .where(datasource_crawls.c.id == crawl_id)
+                .values(started_at=func.coalesce(datasource_crawls.c.started_at, batch.started_at), **values)
+            )
+        log.info("datasource %s: crawl %s %s", crawl.datasource_id, crawl_id, values["status"])
+
+    async def _mark_scraping(self, crawl_id: str) -> None:
+        now = datetime.now(UTC)
+        async with self._store.write() as db:
+            await db.execute(
+                update(datasource_crawls)
+                .where(datasource_crawls.c.id == crawl_id, datasource_crawls.c.status == CrawlStatus.PENDING)
+                .values(status=CrawlStatus.SCRAPING, started_at=now, updated_at=now)
+            )
+
+
+async def _spider_failure(db: AsyncConnection, batch_id: str) -> str | None:
+    """Why the crawl's spider did not finish its work, if it did not."""
+    rows = await db.execute(select(jobs.c.status, jobs.c.error).where(jobs.c.batch_id == batch_id))
+    for row in rows:
+        if row.status != JobStatus.FINISHED:
+            return str(row.error or f"its spider process ended {row.status}")
+    return None

@@ -1,0 +1,257 @@
+"""The site spider: crawls a website from a start URL within a crawl's scope, one record per page.
+
+The frontier is the spider's own: it dedupes pages by canonical URL, follows redirects itself (so a
+page reached twice is recorded once), keeps at most ``page_limit`` pages and only as many requests
+in flight as Scrapy can run, which keeps the limit exact. A recrawl gets the validators of the
+previous crawl's pages: it asks conditionally, and a 304 page reuses its known links and hash.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http import Response
+from scrapy.utils.sitemap import Sitemap
+from twisted.python.failure import Failure
+
+from spiders_project.conversion import absolute_url, page_links, parse_html
+from spiders_project.fetching import (
+    PAGE_SPIDER_SETTINGS,
+    PageSpider,
+    failure_code,
+    fetched_page,
+    fill_from_response,
+)
+from spiders_project.items import FetchedPage
+from spiders_project.site_scope import CrawlScope, ScopeRules, canonical_url
+
+MAX_REDIRECTS = 5
+MAX_SITEMAPS = 50
+_HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+
+
+class SiteSpider(PageSpider):
+    """Argument: ``inputs_url``, where the gateway hands out the crawl's scope, options and the
+    pages a previous crawl found."""
+
+    name = "site"
+    custom_settings: dict[str, Any] | None = {  # noqa: RUF012 - Scrapy reads it from the class
+        **PAGE_SPIDER_SETTINGS,
+        # The gateway turns it off for a crawl that ignores robots.txt (a -s setting wins over this).
+        "ROBOTSTXT_OBEY": True,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+        # Redirects are followed by the spider: the page they lead to may be known already.
+        "REDIRECT_ENABLED": False,
+    }
+
+    def __init__(self, inputs_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inputs_url = inputs_url
+        self.scope = CrawlScope(url="")
+        self.rules: ScopeRules | None = None
+        self._known: dict[str, dict[str, Any]] = {}
+        self._meta: dict[str, Any] = {}
+        self._frontier: deque[tuple[str, int]] = deque()
+        self._seen: set[str] = set()
+        self._recorded = 0
+        self._in_flight = 0
+        self._sitemaps = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
+        spider: SiteSpider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield scrapy.Request(
+            self.inputs_url,
+            callback=self.parse_inputs,
+            meta={"platform_internal": True, "dont_obey_robotstxt": True},
+            dont_filter=True,
+        )
+
+    def parse_inputs(self, response: Response) -> Iterator[scrapy.Request]:
+        if response.status != 200:
+            self.logger.error("the gateway answered HTTP %s for the crawl's inputs", response.status)
+            return
+        inputs = json.loads(response.text)
+        self._meta = self.take_inputs(inputs)
+        self.scope = CrawlScope.from_json(inputs["crawl"])
+        self.rules = ScopeRules(self.scope)
+        self._known = inputs.get("known") or {}
+        start = canonical_url(self.scope.url, self.scope)
+        self._seen.add(start)
+        self._frontier.append((start, 0))
+        if self.scope.sitemap != "skip":
+            yield self._sitemap_request(absolute_url(start, "/sitemap.xml") or start)
+        yield from self._pump()
+
+    def parse_page(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
+        self._in_flight -= 1
+        request, depth = response.request, response.meta["depth_from_start"]
+        if 300 <= response.status < 400 and response.status != 304 and "Location" in response.headers:
+            yield from self._redirect(response, depth)
+            yield from self._pump()
+            return
+        url = canonical_url(response.url, self.scope)
+        page = fill_from_response(self._page(request, url), response)
+        known = self._known.get(url) or {}
+        links: list[str] = []
+        if response.status == 304:
+            # Unchanged since the last crawl: what that crawl learnt of the page still holds.
+            page.not_modified, page.error_code, page.error = True, None, None
+            page.content_hash = known.get("content_hash")
+            links = list(known.get("links") or ())
+        elif response.status < 300 and _is_html(response):
+            tree = parse_html(response.text)
+            links = page_links(tree, response.url) if tree is not None else []
+        page.etag = _header(response, b"ETag") or (known.get("etag") if page.not_modified else None)
+        page.last_modified = _header(response, b"Last-Modified") or (
+            known.get("last_modified") if page.not_modified else None
+        )
+        page.links = links
+        if self.scope.sitemap != "only" and (self.scope.max_depth is None or depth < self.scope.max_depth):
+            for link in links:
+                self._admit(link, depth + 1)
+        yield self._record(page)
+        yield from self._pump()
+
+    def page_failed(self, failure: Failure) -> Iterator[FetchedPage | scrapy.Request]:
+        self._in_flight -= 1
+        request = failure.request  # type: ignore[attr-defined]
+        if isinstance(failure.value, IgnoreRequest) and "robots.txt" in str(failure.value):
+            self.logger.info("robots.txt forbids %s", request.url)
+        else:
+            page = self._page(request, request.meta["page_url"])
+            page.error_code, page.error = failure_code(failure)
+            yield self._record(page)
+        yield from self._pump()
+
+    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
+        body = response.body
+        if response.status != 200 or not body:
+            return
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError):
+                return
+        try:
+            sitemap = Sitemap(body)
+        except Exception:
+            self.logger.info("%s is not a sitemap", response.url)
+            return
+        for entry in sitemap:
+            location = entry.get("loc")
+            if not location:
+                continue
+            if sitemap.type == "sitemapindex":
+                if self._sitemaps < MAX_SITEMAPS:
+                    yield self._sitemap_request(location)
+            else:
+                self._admit(location, 0)
+        yield from self._pump()
+
+    def _redirect(self, response: Response, depth: int) -> Iterator[FetchedPage | scrapy.Request]:
+        """Follow a redirect as a request of the spider's own: the page it leads to may be known."""
+        redirects = int(response.meta.get("redirects", 0)) + 1
+        target = absolute_url(response.url, _header(response, b"Location") or "")
+        if target is None or redirects > MAX_REDIRECTS:
+            page = fill_from_response(self._page(response.request, response.meta["page_url"]), response)
+            page.error_code, page.error = "TOO_MANY_REDIRECTS", f"gave up after {MAX_REDIRECTS} redirects"
+            yield self._record(page)
+            return
+        canonical = canonical_url(target, self.scope)
+        if self.rules is not None and depth == 0 and response.meta.get("start"):
+            # The start page moved (http → https, to www.): the crawl's site moves with it.
+            self.rules.rebase(canonical)
+        elif self.rules is not None and not self.rules.follows(canonical):
+            return
+        if canonical in self._seen and canonical != response.meta["page_url"]:
+            return
+        self._seen.add(canonical)
+        yield self._page_request(
+            canonical, depth, redirects=redirects, start=bool(response.meta.get("start"))
+        )
+
+    def _admit(self, url: str, depth: int) -> None:
+        canonical = canonical_url(url, self.scope)
+        if canonical in self._seen or self.rules is None or not self.rules.follows(canonical):
+            return
+        self._seen.add(canonical)
+        self._frontier.append((canonical, depth))
+
+    def _pump(self) -> Iterator[scrapy.Request]:
+        """Send pages from the frontier while the page limit and Scrapy's concurrency allow."""
+        window = 2 * self.settings.getint("CONCURRENT_REQUESTS", 16)
+        while self._frontier and self._in_flight < window:
+            if self._recorded + self._in_flight >= self.scope.page_limit:
+                self._frontier.clear()
+                return
+            url, depth = self._frontier.popleft()
+            yield self._page_request(url, depth, start=not self._recorded and not self._in_flight)
+
+    def _page_request(
+        self, url: str, depth: int, *, redirects: int = 0, start: bool = False
+    ) -> scrapy.Request:
+        self._in_flight += 1
+        headers = dict(self.page_options.headers)
+        known = self._known.get(url) or {}
+        if known.get("etag"):
+            headers["If-None-Match"] = known["etag"]
+        if known.get("last_modified"):
+            headers["If-Modified-Since"] = known["last_modified"]
+        return scrapy.Request(
+            url,
+            callback=self.parse_page,
+            errback=self.page_failed,
+            headers=headers,
+            meta={
+                **self._meta,
+                "page_url": url,
+                "depth_from_start": depth,
+                "redirects": redirects,
+                "start": start,
+                "dont_redirect": True,
+            },
+            dont_filter=True,
+        )
+
+    def _sitemap_request(self, url: str) -> scrapy.Request:
+        self._sitemaps += 1
+        return scrapy.Request(url, callback=self.parse_sitemap, errback=lambda _: None, dont_filter=True)
+
+    def _record(self, page: FetchedPage) -> FetchedPage:
+        page.input_index = self._recorded
+        self._recorded += 1
+        return page
+
+    def _page(self, request: Any, url: str) -> FetchedPage:
+        return fetched_page(request, -1, url)
+
+    def _idle(self) -> None:
+        if not self._frontier or self._recorded >= self.scope.page_limit:
+            return
+        for request in self._pump():
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
+
+
+def _is_html(response: Response) -> bool:
+    content_type = (response.headers.get("Content-Type") or b"").lower()
+    return not content_type or any(kind in content_type for kind in _HTML_TYPES)
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
