@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from firecrawl import Firecrawl
+from firecrawl.v2.types import ScrapeOptions
 from firecrawl.v2.utils.error_handler import FirecrawlError
 
 from tests.harness import Gateway, ScrapydNode, wait_until
+from tests.site import JS_TEXT, QuotesSite
 from tests.website import WELCOME, Website
 
 
@@ -96,6 +98,16 @@ def test_firecrawl_sitemap_finds_pages_no_link_leads_to(firecrawl: Firecrawl) ->
 
     assert orphan in source_urls(with_sitemap)
     assert orphan not in source_urls(without)
+
+
+def test_firecrawl_crawl_renders_javascript_when_asked(firecrawl: Firecrawl, site: QuotesSite) -> None:
+    rendered = firecrawl.crawl(
+        f"{site.url}_js", limit=1, sitemap="skip", scrape_options=ScrapeOptions(wait_for=200), poll_interval=1
+    )
+    plain = firecrawl.crawl(f"{site.url}_js", limit=1, sitemap="skip", poll_interval=1)
+
+    assert JS_TEXT in rendered.data[0].markdown
+    assert JS_TEXT not in plain.data[0].markdown
 
 
 def test_firecrawl_crawl_status_errors_and_cancel(firecrawl: Firecrawl) -> None:
