@@ -252,10 +252,7 @@ class BatchService:
             existing = await self._by_idempotency_key(key, idempotency_key)
             if existing is not None:
                 return existing
-        screened = await screen_urls([scope.url], self._policy.addresses)
-        if screened.invalid:
-            raise BadRequest(f"the URL cannot be crawled: {screened.invalid[0].reason}")
-        scope = replace(scope, url=screened.accepted[0][1])
+        scope = replace(scope, url=await self.crawlable(scope.url))
         await self._spider(SITE_SPIDER)
         batch_id = str(uuid.uuid4())
         existing = await self._insert(
@@ -265,6 +262,13 @@ class BatchService:
             return existing
         await self.start_jobs(key, batch_id, 1)
         return await self._load(batch_id)
+
+    async def crawlable(self, url: str) -> str:
+        """``url`` as a crawl starts from it, or a 400 saying why no crawl may (form, address policy)."""
+        screened = await screen_urls([url], self._policy.addresses)
+        if screened.invalid:
+            raise BadRequest(f"the URL cannot be crawled: {screened.invalid[0].reason}")
+        return str(screened.accepted[0][1])
 
     async def get(self, key: ApiKey, batch_id: str, kind: BatchKind | None = BatchKind.URLS) -> Batch:
         """The tenant's batch (or crawl); another tenant's, an expired one, or one of another kind

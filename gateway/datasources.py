@@ -199,6 +199,8 @@ class DatasourceService:
         if not settings.url:
             raise BadRequest("url is required: the website to crawl")
         self._check_interval(settings.crawl_interval_hours)
+        # Refused before anything is stored: a datasource nobody can crawl is not kept.
+        url = await self._batches.crawlable(settings.url)
         now = datetime.now(UTC)
         interval = settings.crawl_interval_hours or None
         datasource_id = str(uuid.uuid4())
@@ -208,8 +210,8 @@ class DatasourceService:
                     id=datasource_id,
                     tenant_id=key.tenant_id,
                     api_key_id=key.id,
-                    url=settings.url,
-                    display_name=settings.display_name or settings.url,
+                    url=url,
+                    display_name=settings.display_name or url,
                     status=settings.status or DatasourceStatus.ACTIVE,
                     page_limit=settings.page_limit or 100,
                     include_paths=list(settings.include_paths or ()),
@@ -370,8 +372,8 @@ class DatasourceService:
         await self.end_crawl(crawl.id, CrawlStatus.CANCELLED, None, live=crawl)
         return await self.crawl(key, datasource_id, crawl_id)
 
-    async def last_crawl(self, key: ApiKey, datasource_id: str) -> Crawl | None:
-        datasource = await self.get(key, datasource_id)
+    async def last_crawl(self, datasource: Datasource) -> Crawl | None:
+        """The newest crawl of a datasource the caller has read (and so may see)."""
         return await self._last_crawl(datasource.id)
 
     async def page_stats(self, datasource_id: str) -> PageStats:

@@ -57,6 +57,7 @@ def read_egg(egg: bytes) -> EggContents:
     try:
         with archive:
             return _read_archive(archive, hashlib.sha256(egg).hexdigest())
+    # zipfile raises NotImplementedError for a compression method it cannot read.
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError) as exc:
         raise BadRequest(f"egg is not a readable ZIP file: {exc}") from None
 

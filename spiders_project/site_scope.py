@@ -9,9 +9,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
+from spiders_project.addresses import default_port
+
 MAX_PAGE_LIMIT = 5000
 SITEMAP_MODES = ("include", "skip", "only")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Query parameters that say where a visitor came from, not which page they see.
 _TRACKING_PARAMETERS = frozenset(
     {"gclid", "dclid", "fbclid", "msclkid", "yclid", "mc_cid", "mc_eid", "_ga", "_gl", "igshid", "ref_src"}
@@ -56,6 +57,15 @@ class CrawlScope:
         return data
 
 
+def page_limit(value: Any, name: str, default: int) -> int:
+    """A crawl's page limit; raises ValueError saying what it may be."""
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_LIMIT:
+        raise ValueError(f"{name} must be a number of pages from 1 to {MAX_PAGE_LIMIT}")
+    return value
+
+
 def path_patterns(value: Any, name: str) -> tuple[str, ...]:
     """Regular expressions on a URL's path; raises ValueError naming the one that does not compile."""
     if value is None:
@@ -76,7 +86,7 @@ def canonical_url(url: str, scope: CrawlScope) -> str:
     netloc = parts.hostname or ""
     if ":" in netloc:
         netloc = f"[{netloc}]"
-    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+    if parts.port is not None and parts.port != default_port(parts.scheme):
         netloc = f"{netloc}:{parts.port}"
     query = parts.query
     if scope.ignore_query:

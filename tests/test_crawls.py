@@ -335,6 +335,7 @@ def test_datasource_input_is_checked(client: httpx.Client) -> None:
         "regex": {"url": "http://example.com/", "exclude_paths": ["[a-"]},
         "interval": {"url": "http://example.com/", "crawl_interval_hours": 0.0001},
         "status": {"url": "http://example.com/", "status": "sleeping"},
+        "address": {"url": "http://169.254.169.254/latest/meta-data/"},
     }
     answers = {name: client.post("/crawl", json=body) for name, body in bodies.items()}
 

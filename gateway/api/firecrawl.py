@@ -12,7 +12,7 @@ from gateway.api.page_documents import STATUS, batch_urls, document, scrape_opti
 from gateway.batches import Batch, BatchKind, PageStatus
 from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object, query_int, timestamp
-from spiders_project.site_scope import MAX_PAGE_LIMIT, SITEMAP_MODES, CrawlScope, path_patterns
+from spiders_project.site_scope import MAX_PAGE_LIMIT, SITEMAP_MODES, CrawlScope, page_limit, path_patterns
 
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -144,11 +144,6 @@ def crawl_scope(body: dict[str, Any]) -> CrawlScope:
     url = body.get("url")
     if not isinstance(url, str) or not url.strip():
         raise BadRequest("url must be the URL to start crawling from")
-    limit = body.get("limit")
-    if limit is None:
-        limit = MAX_PAGE_LIMIT
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise BadRequest(f"limit must be a number of pages from 1 to {MAX_PAGE_LIMIT}")
     depth = body.get("maxDiscoveryDepth")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise BadRequest("maxDiscoveryDepth must be a whole number from 0")
@@ -172,6 +167,7 @@ def crawl_scope(body: dict[str, Any]) -> CrawlScope:
         )
     }
     try:
+        limit = page_limit(body.get("limit"), "limit", default=MAX_PAGE_LIMIT)
         include, exclude = (
             path_patterns(body.get("includePaths"), "includePaths"),
             path_patterns(body.get("excludePaths"), "excludePaths"),

@@ -18,9 +18,8 @@ from gateway.datasources import (
 )
 from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object, query_int, timestamp
-from gateway.keys import ApiKey
 from gateway.site_changes import Change
-from spiders_project.site_scope import MAX_PAGE_LIMIT, path_patterns
+from spiders_project.site_scope import page_limit, path_patterns
 
 
 async def create_datasource(request: Request) -> JSONResponse:
@@ -32,7 +31,7 @@ async def create_datasource(request: Request) -> JSONResponse:
         raise BadRequest("auto_start_crawl must be true or false")
     key = api_key_of(request)
     datasource, _ = await platform.datasources.create(key, settings, start_crawl=auto_start)
-    return JSONResponse(await _datasource(platform.datasources, key, datasource), status_code=201)
+    return JSONResponse(await _datasource(platform.datasources, datasource), status_code=201)
 
 
 async def list_datasources(request: Request) -> JSONResponse:
@@ -41,7 +40,7 @@ async def list_datasources(request: Request) -> JSONResponse:
     limit = query_int(request, "limit", default=50, minimum=1, maximum=200)
     offset = query_int(request, "offset", default=0, minimum=0, maximum=10**6)
     found, total = await platform.datasources.search(key, offset=offset, limit=limit)
-    data = [await _datasource(platform.datasources, key, datasource) for datasource in found]
+    data = [await _datasource(platform.datasources, datasource) for datasource in found]
     return JSONResponse({"data": data, "total": total, "limit": limit, "offset": offset})
 
 
@@ -49,7 +48,7 @@ async def get_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
     datasource = await platform.datasources.get(key, request.path_params["datasource_id"])
-    body = await _datasource(platform.datasources, key, datasource)
+    body = await _datasource(platform.datasources, datasource)
     stats = await platform.datasources.page_stats(datasource.id)
     body["page_stats"] = {
         "total": stats.total,
@@ -76,7 +75,7 @@ async def update_datasource(request: Request) -> JSONResponse:
     key = api_key_of(request)
     settings = _settings(await json_object(request), creating=False)
     datasource = await platform.datasources.update(key, request.path_params["datasource_id"], settings)
-    return JSONResponse(await _datasource(platform.datasources, key, datasource))
+    return JSONResponse(await _datasource(platform.datasources, datasource))
 
 
 async def delete_datasource(request: Request) -> Response:
@@ -141,13 +140,6 @@ def _settings(body: dict[str, Any], *, creating: bool) -> DatasourceSettings:
     display_name = body.get("display_name")
     if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 200):
         raise BadRequest("display_name must be text of up to 200 characters")
-    page_limit = body.get("page_limit")
-    if page_limit is not None and (
-        not isinstance(page_limit, int)
-        or isinstance(page_limit, bool)
-        or not 1 <= page_limit <= MAX_PAGE_LIMIT
-    ):
-        raise BadRequest(f"page_limit must be a number of pages from 1 to {MAX_PAGE_LIMIT}")
     interval = body.get("crawl_interval_hours", ...)
     if (
         interval is not ...
@@ -159,6 +151,8 @@ def _settings(body: dict[str, Any], *, creating: bool) -> DatasourceSettings:
     if status is not None and status not in tuple(DatasourceStatus):
         raise BadRequest("status must be active or paused")
     try:
+        # Absent stays None: the service picks the default for a new datasource, keeps it on a change.
+        limit = page_limit(body.get("page_limit"), "page_limit", default=0) or None
         include = path_patterns(body.get("include_paths"), "include_paths")
         exclude = path_patterns(body.get("exclude_paths"), "exclude_paths")
     except ValueError as exc:
@@ -166,7 +160,7 @@ def _settings(body: dict[str, Any], *, creating: bool) -> DatasourceSettings:
     return DatasourceSettings(
         url=url.strip() if isinstance(url, str) else None,
         display_name=display_name,
-        page_limit=page_limit,
+        page_limit=limit,
         include_paths=include if "include_paths" in body else None,
         exclude_paths=exclude if "exclude_paths" in body else None,
         # Absent: open.cx's weekly default for a new datasource, unchanged for an existing one.
@@ -175,8 +169,8 @@ def _settings(body: dict[str, Any], *, creating: bool) -> DatasourceSettings:
     )
 
 
-async def _datasource(service: DatasourceService, key: ApiKey, datasource: Datasource) -> dict[str, Any]:
-    last = await service.last_crawl(key, datasource.id)
+async def _datasource(service: DatasourceService, datasource: Datasource) -> dict[str, Any]:
+    last = await service.last_crawl(datasource)
     return {
         "id": datasource.id,
         "url": datasource.url,
