@@ -13,6 +13,7 @@ from gateway.api import (
     health,
     internal,
     opencx,
+    schedules,
     scrapeless,
     scrapethis,
     scrapyd_compat,
@@ -42,6 +43,13 @@ def create_app(platform: Platform) -> Starlette:
         Route("/api/v1/jobs/{job_id}", scrapethis.cancel_job, methods=["DELETE"]),
         Route("/api/v1/jobs/{job_id}/items", scrapethis.job_items, methods=["GET"]),
         Route("/api/v1/jobs/{job_id}/log", scrapethis.job_log, methods=["GET"]),
+        # Cron schedules of jobs, batches and recrawls
+        Route("/api/v1/schedules", schedules.create_schedule, methods=["POST"]),
+        Route("/api/v1/schedules", schedules.list_schedules, methods=["GET"]),
+        Route("/api/v1/schedules/{schedule_id}", schedules.get_schedule, methods=["GET"]),
+        Route("/api/v1/schedules/{schedule_id}", schedules.update_schedule, methods=["PATCH"]),
+        Route("/api/v1/schedules/{schedule_id}", schedules.delete_schedule, methods=["DELETE"]),
+        Route("/api/v1/schedules/{schedule_id}/run", schedules.run_schedule, methods=["POST"]),
         # Batch scrapes (Geonode)
         Route("/v1/batch", geonode.start_batch, methods=["POST"]),
         Route("/v1/batch/jobs", geonode.list_batches, methods=["GET"]),

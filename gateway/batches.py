@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.batch_urls import MAX_URLS, InvalidUrl, screen_urls
+from gateway.batch_urls import MAX_URLS, InvalidUrl, ScreenedUrls, screen_urls
 from gateway.config import ProxyPool
 from gateway.deploy import BUILTIN_PROJECT
 from gateway.errors import BadRequest, Conflict, GatewayError, NodeUnavailable, NotFound, PaymentRequired
@@ -198,22 +198,13 @@ class BatchService:
         idempotency_key: str | None = None,
     ) -> tuple[Batch, list[InvalidUrl]]:
         """Store and start a batch; returns it with the URLs that were refused."""
-        if not 1 <= len(urls) <= MAX_URLS:
-            raise BadRequest(f"a batch takes 1 to {MAX_URLS} URLs, not {len(urls)}")
-        pool = pick_pool(self._policy.proxy_pools, proxy)
+        pool = self._pool(urls, proxy)
         options = replace(options, proxy_pool=pool.name if pool else None)
         if idempotency_key is not None:
             existing = await self._by_idempotency_key(key, idempotency_key)
             if existing is not None:
                 return existing, [_invalid(entry) for entry in existing.invalid_urls]
-        screened = await screen_urls(urls, self._policy.addresses)
-        if screened.invalid and not ignore_invalid:
-            listed = "; ".join(f"{item.url} ({item.reason})" for item in screened.invalid[:50])
-            raise BadRequest(f"invalid URLs: {listed}")
-        if not screened.accepted:
-            raise BadRequest(
-                "none of the URLs can be scraped: " + "; ".join(i.reason for i in screened.invalid[:5])
-            )
+        screened = await self._screen(urls, ignore_invalid)
         await self._spider(BATCH_SPIDER)
         batch_id = str(uuid.uuid4())
         existing = await self._insert(
@@ -231,6 +222,29 @@ class BatchService:
         processes = math.ceil(len(screened.accepted) / self._policy.urls_per_process)
         await self.start_jobs(key, batch_id, max(1, min(self._policy.processes, processes)))
         return await self._load(batch_id), screened.invalid
+
+    async def check(
+        self, urls: Sequence[Any], *, proxy: ProxyChoice | None = None, ignore_invalid: bool = True
+    ) -> None:
+        """Refuse now, with the same 400, what ``create`` would refuse for these URLs and proxy."""
+        self._pool(urls, proxy)
+        await self._screen(urls, ignore_invalid)
+
+    def _pool(self, urls: Sequence[Any], proxy: ProxyChoice | None) -> ProxyPool | None:
+        if not 1 <= len(urls) <= MAX_URLS:
+            raise BadRequest(f"a batch takes 1 to {MAX_URLS} URLs, not {len(urls)}")
+        return pick_pool(self._policy.proxy_pools, proxy)
+
+    async def _screen(self, urls: Sequence[Any], ignore_invalid: bool) -> ScreenedUrls:
+        screened = await screen_urls(urls, self._policy.addresses)
+        if screened.invalid and not ignore_invalid:
+            listed = "; ".join(f"{item.url} ({item.reason})" for item in screened.invalid[:50])
+            raise BadRequest(f"invalid URLs: {listed}")
+        if not screened.accepted:
+            raise BadRequest(
+                "none of the URLs can be scraped: " + "; ".join(i.reason for i in screened.invalid[:5])
+            )
+        return screened
 
     async def create_crawl(
         self,

@@ -1,9 +1,10 @@
-"""``python -m gateway``: serve the platform, and manage API keys."""
+"""``python -m gateway``: serve the platform, manage API keys and cron schedules."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,11 +13,13 @@ from typing import Any
 
 import uvicorn
 
+from gateway.api.schedules import schedule_spec
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.keys import ApiKey, ApiKeys
 from gateway.platform import Platform
+from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec, ScheduleTarget
 from gateway.store import Store
 
 
@@ -74,6 +77,38 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", parents=[common], help="revoke a key by id or shown prefix")
     revoke.add_argument("key", help="key id or shown prefix")
     revoke.set_defaults(run=_keys_revoke)
+
+    schedules = commands.add_parser("schedules", help="list, create, delete and run cron schedules")
+    schedule_commands = schedules.add_subparsers(dest="schedules_command", required=True)
+    listing = schedule_commands.add_parser("list", parents=[common], help="list every tenant's schedules")
+    listing.add_argument("--tenant", help="only this tenant's")
+    listing.set_defaults(run=_schedules_list)
+    create = schedule_commands.add_parser(
+        "create", parents=[common], help="create a schedule that runs as an API key"
+    )
+    create.add_argument("--key", required=True, help="id or shown prefix of the key its runs start as")
+    create.add_argument("--name", required=True)
+    create.add_argument("--cron", required=True, help="five fields (minute hour day month weekday) or @daily")
+    create.add_argument("--timezone", default="UTC", help="IANA time zone, e.g. Europe/Berlin (default UTC)")
+    target = create.add_mutually_exclusive_group(required=True)
+    target.add_argument("--spider", help="name of the spider whose job it starts")
+    target.add_argument(
+        "--batch", type=Path, metavar="FILE", help="JSON file of a batch: {urls, formats, ...}"
+    )
+    target.add_argument("--datasource", help="id of the website datasource it recrawls")
+    create.add_argument("--project", help="the spider's project, when several have one of its name")
+    create.add_argument(
+        "--arg", action="append", default=[], metavar="NAME=VALUE", help="spider argument; repeat for several"
+    )
+    create.add_argument("--overlap", choices=[overlap.value for overlap in Overlap], default=Overlap.SKIP)
+    create.add_argument("--disabled", action="store_true", help="create it disabled")
+    create.set_defaults(run=_schedules_create)
+    delete = schedule_commands.add_parser("delete", parents=[common], help="delete a schedule by id")
+    delete.add_argument("schedule", help="schedule id")
+    delete.set_defaults(run=_schedules_delete)
+    run = schedule_commands.add_parser("run", parents=[common], help="run a schedule now")
+    run.add_argument("schedule", help="schedule id")
+    run.set_defaults(run=_schedules_run)
     return parser
 
 
@@ -170,3 +205,104 @@ def _keys_list(settings: Settings, _args: argparse.Namespace) -> None:
 def _keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
     key: ApiKey = _with_keys(settings, lambda keys: keys.revoke(args.key))
     print(f"Revoked key {key.id} ({key.prefix}…).")
+
+
+def _with_platform(settings: Settings, action: Any) -> Any:
+    """The platform's services on the store and nodes ``settings`` name, without serving."""
+
+    async def run() -> Any:
+        platform = Platform(settings)
+        try:
+            await platform.store.migrate()
+            return await action(platform)
+        finally:
+            await platform.http.aclose()
+            await platform.store.close()
+
+    return asyncio.run(run())
+
+
+def _schedules_list(settings: Settings, args: argparse.Namespace) -> None:
+    found: list[Schedule] = _with_platform(settings, lambda platform: platform.schedules.search(args.tenant))
+    print(f"{'id':36}  {'name':20}  {'cron':16}  {'timezone':16}  {'target':10}  {'state':8}  next run (UTC)")
+    for schedule in found:
+        state = "enabled" if schedule.enabled else "disabled"
+        following = schedule.next_run_at.strftime("%Y-%m-%d %H:%M") if schedule.next_run_at else "-"
+        print(
+            f"{schedule.id:36}  {schedule.name[:20]:20}  {schedule.cron[:16]:16}  "
+            f"{schedule.timezone[:16]:16}  {schedule.target.value:10}  {state:8}  {following}"
+        )
+        if schedule.disabled_reason:
+            print(f"{'':38}disabled: {schedule.disabled_reason}")
+
+
+def _schedules_create(settings: Settings, args: argparse.Namespace) -> None:
+    arguments: dict[str, str] = {}
+    for pair in args.arg:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise GatewayError(f"--arg takes NAME=VALUE, not {pair!r}")
+        arguments[name] = value
+    batch = None
+    if args.batch is not None:
+        try:
+            body = json.loads(args.batch.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GatewayError(f"cannot read the batch from {args.batch}: {exc}") from exc
+        batch = schedule_spec({"batch": body}).batch
+    targets = {
+        ScheduleTarget.SPIDER: args.spider,
+        ScheduleTarget.BATCH: batch,
+        ScheduleTarget.DATASOURCE: args.datasource,
+    }
+    spec = ScheduleSpec(
+        name=args.name,
+        cron=args.cron,
+        timezone=args.timezone,
+        spider_name=args.spider,
+        project=args.project,
+        arguments=arguments if args.spider else None,
+        batch=batch,
+        datasource_id=args.datasource,
+        enabled=not args.disabled,
+        overlap=Overlap(args.overlap),
+        targets=frozenset(target for target, given in targets.items() if given),
+    )
+
+    async def create(platform: Platform) -> Schedule:
+        key = await platform.keys.find(args.key)
+        return await platform.schedules.create(key, spec)
+
+    schedule: Schedule = _with_platform(settings, create)
+    following = schedule.next_run_at.isoformat() if schedule.next_run_at else "never (disabled)"
+    print(f"Created schedule {schedule.id}: {schedule.times.describe()} ({schedule.timezone}).")
+    print(f"Next run: {following}")
+
+
+def _schedules_delete(settings: Settings, args: argparse.Namespace) -> None:
+    async def delete(platform: Platform) -> Schedule:
+        schedule = await platform.schedules.find(args.schedule)
+        await platform.schedules.delete(await _owner(platform, schedule), schedule.id)
+        return schedule
+
+    schedule: Schedule = _with_platform(settings, delete)
+    print(f"Deleted schedule {schedule.id} ({schedule.name}).")
+
+
+def _schedules_run(settings: Settings, args: argparse.Namespace) -> None:
+    async def run_now(platform: Platform) -> ScheduleRun:
+        schedule = await platform.schedules.find(args.schedule)
+        return await platform.schedules.run_now(await _owner(platform, schedule), schedule.id)
+
+    run: ScheduleRun = _with_platform(settings, run_now)
+    started = run.job_id or run.batch_id or run.crawl_id
+    print(f"Run {run.id}: {run.outcome.value}" + (f", started {started}" if started else ""))
+    if run.message:
+        print(run.message)
+
+
+async def _owner(platform: Platform, schedule: Schedule) -> ApiKey:
+    """A key of the schedule's tenant: the one that created it."""
+    if schedule.api_key_id is None:
+        raise GatewayError(f"schedule {schedule.id} has no key to act as")
+    return await platform.keys.get(schedule.api_key_id)

@@ -87,6 +87,9 @@ class Settings(BaseModel):
     browser_pages: int = Field(4, ge=1, le=64)
     # The shortest interval a website datasource may ask to be recrawled at on its own.
     crawl_interval_min_hours: float = Field(24.0, gt=0)
+    # Cron times missed while no gateway ran still fire, late, if they are at most this old; after
+    # a longer outage a schedule fires once for all it missed.
+    schedule_grace_seconds: float = Field(600.0, ge=0)
     # Proxy pools; GATEWAY_PROXY_POOLS takes them as JSON, a config file as [[proxy_pools]] tables.
     proxy_pools: tuple[ProxyPool, ...] = ()
 

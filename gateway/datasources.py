@@ -290,10 +290,22 @@ class DatasourceService:
                 # Their records are the datasource's pages too. A cancelled crawl's go when it expires.
                 await db.execute(delete(batches).where(batches.c.id.in_(finished)))
 
-    async def start_crawl(self, key: ApiKey, datasource_id: str) -> Crawl:
-        """Start a crawl of the datasource; one at a time (409 while another is under way)."""
+    async def start_crawl(self, key: ApiKey, datasource_id: str, crawl_id: str | None = None) -> Crawl:
+        """Start a crawl of the datasource; one at a time (409 while another is under way).
+
+        With ``crawl_id``, asking again for a crawl that exists answers that crawl.
+        """
         datasource = await self.get(key, datasource_id)
-        crawl_id = str(uuid.uuid4())
+        if crawl_id is not None:
+            async with self._store.read() as db:
+                started = await db.execute(
+                    select(datasource_crawls.c.id).where(
+                        datasource_crawls.c.id == crawl_id, datasource_crawls.c.datasource_id == datasource.id
+                    )
+                )
+            if started.first() is not None:
+                return await self.crawl(key, datasource.id, crawl_id)
+        crawl_id = crawl_id or str(uuid.uuid4())
         now = datetime.now(UTC)
         async with self._store.write() as db:
             if await open_crawl_id(db, datasource.id) is not None:

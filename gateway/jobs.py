@@ -81,6 +81,7 @@ class Job:
     kill_sent_at: datetime | None
     settled: bool
     batch_id: str | None
+    schedule_id: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -178,6 +179,7 @@ class JobService:
         priority: float = 0.0,
         job_id: str | None = None,
         batch_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> Job:
         """Record a pending job and put it in a node's queue (or leave it for the sync when none answers).
 
@@ -219,6 +221,7 @@ class JobService:
                     feed_offset=0,
                     settled=False,
                     batch_id=batch_id,
+                    schedule_id=schedule_id,
                 )
             )
         job = await self._load(job_id)
@@ -272,6 +275,7 @@ class JobService:
         status: JobStatus | None = None,
         spider_id: str | None = None,
         project: str | None = None,
+        schedule_id: str | None = None,
         limit: int = 50,
     ) -> list[Job]:
         """The tenant's jobs, newest first."""
@@ -287,6 +291,8 @@ class JobService:
             query = query.where(jobs.c.spider_id == spider_id)
         if project is not None:
             query = query.where(jobs.c.project == project)
+        if schedule_id is not None:
+            query = query.where(jobs.c.schedule_id == schedule_id)
         async with self._store.read() as db:
             return [Job.from_row(row._mapping) for row in await db.execute(query)]
 

@@ -117,9 +117,9 @@ class ApiKeys:
             rows = await db.execute(select(api_keys).order_by(api_keys.c.created_at))
             return [_api_key(row._mapping) for row in rows]
 
-    async def revoke(self, reference: str) -> ApiKey:
-        """Revoke the key whose id or shown prefix is ``reference``."""
-        async with self._store.write() as db:
+    async def find(self, reference: str) -> ApiKey:
+        """The key whose id or shown prefix is ``reference``."""
+        async with self._store.read() as db:
             rows = (
                 await db.execute(
                     select(api_keys).where(
@@ -127,17 +127,22 @@ class ApiKeys:
                     )
                 )
             ).all()
-            if not rows:
-                raise NotFound(f"no API key {reference}")
-            if len(rows) > 1:
-                raise BadRequest(f"{reference} names several keys: use the key id")
-            key_id = rows[0].id
+        if not rows:
+            raise NotFound(f"no API key {reference}")
+        if len(rows) > 1:
+            raise BadRequest(f"{reference} names several keys: use the key id")
+        return _api_key(rows[0]._mapping)
+
+    async def revoke(self, reference: str) -> ApiKey:
+        """Revoke the key whose id or shown prefix is ``reference``."""
+        key = await self.find(reference)
+        async with self._store.write() as db:
             await db.execute(
                 update(api_keys)
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .where(api_keys.c.id == key.id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-        return await self.get(key_id)
+        return await self.get(key.id)
 
     async def count(self) -> int:
         """How many keys were ever created, revoked ones included."""

@@ -27,6 +27,9 @@ from gateway.jobs import JobService
 from gateway.keys import ApiKeys
 from gateway.nodes import NodePool
 from gateway.ratelimit import RateLimiter
+from gateway.schedule_runs import ScheduleRunner
+from gateway.scheduler import Scheduler
+from gateway.schedules import ScheduleService
 from gateway.scrapyd import Node, NodeUnreachable, ScrapydError
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
@@ -62,6 +65,15 @@ class Platform:
             self.store, self.batches, self.keys, min_interval_hours=settings.crawl_interval_min_hours
         )
         self.datasource_progress = DatasourceProgress(self.store, self.datasources, self.keys)
+        self.schedule_runner = ScheduleRunner(
+            self.store, self.keys, self.catalog, self.jobs, self.batches, self.datasources
+        )
+        self.schedules = ScheduleService(
+            self.store, self.catalog, self.batches, self.datasources, self.schedule_runner
+        )
+        self.scheduler = Scheduler(
+            self.store, self.schedule_runner, grace=timedelta(seconds=settings.schedule_grace_seconds)
+        )
         self.sync = JobSync(
             self.store,
             self.nodes,
@@ -104,6 +116,7 @@ class Platform:
             asyncio.create_task(
                 _every(settings.sync_interval, self.datasource_progress.advance), name="datasource-progress"
             ),
+            asyncio.create_task(_every(SCHEDULER_PASS_SECONDS, self.scheduler.tick), name="scheduler"),
             asyncio.create_task(
                 _every(
                     min(RETENTION_SWEEP_SECONDS, settings.batch_retention_hours * 3600),
@@ -136,6 +149,8 @@ class Platform:
 
 
 RETENTION_SWEEP_SECONDS = 60.0
+# Cron times are whole minutes: a pass a second fires each within a second of its time.
+SCHEDULER_PASS_SECONDS = 1.0
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[Any]]) -> None:

@@ -63,6 +63,7 @@ async def list_jobs(request: Request) -> JSONResponse:
         key,
         status=JobStatus(status) if status else None,
         spider_id=request.query_params.get("spider_id") or None,
+        schedule_id=request.query_params.get("schedule_id") or None,
         limit=limit,
     )
     spiders = await _spiders_of(request, jobs)
@@ -145,6 +146,7 @@ def _job(job: Job, spider: Spider | None, *, with_repo_path: bool) -> dict[str, 
         "project": job.project,
         "arguments": job.arguments,
         "error": job.error,
+        "schedule_id": job.schedule_id,
         "spider": nested,
     }
 

@@ -290,9 +290,12 @@ jobs = Table(
     Column("settled", Boolean, nullable=False),
     # Set for the jobs that scrape a batch's pages; their feed fills batch_pages, not items.
     Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), nullable=True),
+    # The schedule that started the job; kept after the schedule is deleted, to find its jobs.
+    Column("schedule_id", String(36), nullable=True),
     Index(None, "tenant_id", "created_at"),
     Index(None, "settled"),
     Index(None, "batch_id"),
+    Index(None, "schedule_id"),
 )
 
 items = Table(
@@ -302,4 +305,61 @@ items = Table(
     Column("seq", BigInteger, primary_key=True),
     # The item exactly as the feed exported it: one JSON document.
     Column("data", Text, nullable=False),
+)
+
+# A cron schedule: starts a spider's job, a batch or a datasource recrawl at each cron time.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    # The key the schedule's runs start as: revoking it disables the schedule.
+    Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(100), nullable=False),
+    # spider, batch or datasource
+    Column("target", String(16), nullable=False),
+    # A spider target, by name: a spider deployed again (under a new id) is still the one meant.
+    Column("project", String(200), nullable=True),
+    Column("spider_name", String(200), nullable=True),
+    Column("spider_id", String(36), nullable=True),
+    Column("arguments", JSON, nullable=False),
+    # A batch target: the Firecrawl batch scrape body (urls and scrape options) each run starts.
+    Column("batch", JSON, nullable=True),
+    Column("datasource_id", String(36), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    # Why the scheduler disabled it (its spider or datasource is gone, its key was revoked).
+    Column("disabled_reason", Text, nullable=True),
+    # skip: no run while the previous one is still going; allow: runs may overlap.
+    Column("overlap", String(8), nullable=False),
+    # The cron time the schedule fires at next; moved on by whoever fires it, so it fires once.
+    Column("next_run_at", UTCDateTime, nullable=True),
+    Column("last_run_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "next_run_at"),
+)
+
+# Each time a schedule fired (or was run by hand), and what it started.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("schedule_id", String(36), ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    # cron or manual
+    Column("trigger", String(8), nullable=False),
+    # The cron time the run is for; one run per cron time, whichever scheduler fires it.
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("fired_at", UTCDateTime, nullable=False),
+    # starting (claimed, target not started yet), started, skipped or failed
+    Column("outcome", String(10), nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("batch_id", String(36), nullable=True),
+    Column("crawl_id", String(36), nullable=True),
+    Column("message", Text, nullable=True),
+    UniqueConstraint("schedule_id", "due_at"),
+    Index(None, "schedule_id", "fired_at"),
+    Index(None, "outcome"),
 )

@@ -1,0 +1,164 @@
+"""Cron schedules: ``/api/v1/schedules``, beside the ScrapeThis-style jobs they start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.api import platform_of
+from gateway.api.page_documents import batch_urls, scrape_options
+from gateway.errors import BadRequest
+from gateway.http import api_key_of, json_object, timestamp
+from gateway.platform import Platform
+from gateway.schedules import (
+    BatchRequest,
+    Overlap,
+    Schedule,
+    ScheduleRun,
+    ScheduleSpec,
+    ScheduleTarget,
+)
+
+FIELDS = frozenset(
+    {
+        "name",
+        "cron",
+        "timezone",
+        "spider_id",
+        "spider_name",
+        "project",
+        "arguments",
+        "batch",
+        "datasource_id",
+        "enabled",
+        "overlap",
+    }
+)
+
+
+async def create_schedule(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    key = api_key_of(request)
+    schedule = await platform.schedules.create(key, schedule_spec(await json_object(request)))
+    return JSONResponse(await _schedule(platform, schedule), status_code=201)
+
+
+async def list_schedules(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    found = await platform.schedules.search(api_key_of(request).tenant_id)
+    return JSONResponse([await _schedule(platform, schedule) for schedule in found])
+
+
+async def get_schedule(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    schedule = await platform.schedules.get(api_key_of(request), request.path_params["schedule_id"])
+    return JSONResponse(await _schedule(platform, schedule))
+
+
+async def update_schedule(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    spec = schedule_spec(await json_object(request))
+    schedule = await platform.schedules.update(api_key_of(request), request.path_params["schedule_id"], spec)
+    return JSONResponse(await _schedule(platform, schedule))
+
+
+async def delete_schedule(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    await platform.schedules.delete(api_key_of(request), request.path_params["schedule_id"])
+    return JSONResponse({"ok": True, "message": "Schedule deleted"})
+
+
+async def run_schedule(request: Request) -> JSONResponse:
+    platform = platform_of(request)
+    run = await platform.schedules.run_now(api_key_of(request), request.path_params["schedule_id"])
+    return JSONResponse(schedule_run(run), status_code=201)
+
+
+def schedule_spec(body: dict[str, Any]) -> ScheduleSpec:
+    """A schedule (or the changes to one) from a request body; anything malformed is a 400."""
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"unknown fields: {', '.join(unknown)}; a schedule takes {', '.join(sorted(FIELDS))}"
+        )
+    for name in ("name", "cron", "timezone", "spider_id", "spider_name", "project", "datasource_id"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BadRequest(f"{name} must be a string")
+    for name in ("arguments", "batch"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise BadRequest(f"{name} must be a JSON object")
+    enabled = body.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise BadRequest("enabled must be true or false")
+    overlap = body.get("overlap")
+    if overlap is not None and overlap not in Overlap.__members__.values():
+        raise BadRequest(f"overlap must be one of {', '.join(Overlap)}")
+    targets = {
+        ScheduleTarget.SPIDER: bool(body.get("spider_id") or body.get("spider_name")),
+        ScheduleTarget.BATCH: body.get("batch") is not None,
+        ScheduleTarget.DATASOURCE: bool(body.get("datasource_id")),
+    }
+    return ScheduleSpec(
+        name=body.get("name"),
+        cron=body.get("cron"),
+        timezone=body.get("timezone"),
+        spider_id=body.get("spider_id") or None,
+        spider_name=body.get("spider_name") or None,
+        project=body.get("project") or None,
+        arguments=body.get("arguments"),
+        batch=_batch_request(body["batch"]) if body.get("batch") is not None else None,
+        datasource_id=body.get("datasource_id") or None,
+        enabled=enabled,
+        overlap=Overlap(overlap) if overlap else None,
+        targets=frozenset(target for target, named in targets.items() if named),
+    )
+
+
+def _batch_request(body: dict[str, Any]) -> BatchRequest:
+    """A batch target, read as a Firecrawl v2 batch scrape request (its results are read there)."""
+    urls, ignore_invalid = batch_urls(body)
+    options, proxy = scrape_options(body)
+    return BatchRequest(urls=urls, options=options, proxy=proxy, ignore_invalid=ignore_invalid, body=body)
+
+
+async def _schedule(platform: Platform, schedule: Schedule) -> dict[str, Any]:
+    runs = await platform.schedules.recent_runs(schedule.id)
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "description": schedule.times.describe(),
+        "enabled": schedule.enabled,
+        "disabled_reason": schedule.disabled_reason,
+        "overlap": schedule.overlap.value,
+        "target": schedule.target.value,
+        "spider_id": schedule.spider_id,
+        "spider_name": schedule.spider_name,
+        "project": schedule.project,
+        "arguments": schedule.arguments,
+        "batch": schedule.batch.body if schedule.batch else None,
+        "datasource_id": schedule.datasource_id,
+        "next_run_at": timestamp(schedule.next_run_at),
+        "last_run_at": timestamp(schedule.last_run_at),
+        "created_at": timestamp(schedule.created_at),
+        "updated_at": timestamp(schedule.updated_at),
+        "last_runs": [schedule_run(run) for run in runs],
+    }
+
+
+def schedule_run(run: ScheduleRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "trigger": run.trigger.value,
+        "due_at": timestamp(run.due_at),
+        "fired_at": timestamp(run.fired_at),
+        "outcome": run.outcome.value,
+        "job_id": run.job_id,
+        "batch_id": run.batch_id,
+        "crawl_id": run.crawl_id,
+        "status": run.status,
+        "message": run.message,
+    }
