@@ -57,7 +57,11 @@ class Scheduler:
             )
             due = [Schedule.from_row(row._mapping) for row in rows]
         for schedule in due:
-            await self._fire(schedule, now)
+            try:
+                await self._fire(schedule, now)
+            except Exception:
+                # One schedule's trouble never holds up the others; a run it claimed is resumed.
+                log.exception("schedule %s (%s) could not fire", schedule.id, schedule.name)
         await self._resume_orphans(now)
 
     async def _fire(self, schedule: Schedule, now: datetime) -> None:
