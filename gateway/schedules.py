@@ -237,7 +237,10 @@ class ScheduleService:
             values["name"] = _name(spec.name)
         if spec.targets or spec.arguments is not None:
             values |= await self._target_values(key, schedule.target, spec, schedule)
-        times = CronTimes.parse(spec.cron or schedule.cron, spec.timezone or schedule.timezone)
+        times = CronTimes.parse(
+            schedule.cron if spec.cron is None else spec.cron,
+            schedule.timezone if spec.timezone is None else spec.timezone,
+        )
         values |= {"cron": times.expression, "timezone": times.timezone}
         if spec.overlap is not None:
             values["overlap"] = spec.overlap
