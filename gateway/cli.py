@@ -19,7 +19,7 @@ from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.keys import ApiKey, ApiKeys
 from gateway.platform import Platform
-from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec, ScheduleTarget
+from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec
 from gateway.store import Store
 
 
@@ -250,11 +250,6 @@ def _schedules_create(settings: Settings, args: argparse.Namespace) -> None:
         except (OSError, ValueError) as exc:
             raise GatewayError(f"cannot read the batch from {args.batch}: {exc}") from exc
         batch = schedule_spec({"batch": body}).batch
-    targets = {
-        ScheduleTarget.SPIDER: args.spider,
-        ScheduleTarget.BATCH: batch,
-        ScheduleTarget.DATASOURCE: args.datasource,
-    }
     spec = ScheduleSpec(
         name=args.name,
         cron=args.cron,
@@ -266,7 +261,6 @@ def _schedules_create(settings: Settings, args: argparse.Namespace) -> None:
         datasource_id=args.datasource,
         enabled=not args.disabled,
         overlap=Overlap(args.overlap),
-        targets=frozenset(target for target, given in targets.items() if given),
     )
 
     async def create(platform: Platform) -> Schedule:

@@ -8,7 +8,7 @@ what a run starts. Everything lives in the store, so schedules and their history
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -169,8 +169,16 @@ class ScheduleSpec:
     datasource_id: str | None = None
     enabled: bool | None = None
     overlap: Overlap | None = None
-    # Which targets the request names, to refuse two at once.
-    targets: frozenset[ScheduleTarget] = field(default_factory=frozenset)
+
+    @property
+    def targets(self) -> frozenset[ScheduleTarget]:
+        """The targets it names (a schedule takes one)."""
+        named = {
+            ScheduleTarget.SPIDER: bool(self.spider_id or self.spider_name),
+            ScheduleTarget.BATCH: self.batch is not None,
+            ScheduleTarget.DATASOURCE: bool(self.datasource_id),
+        }
+        return frozenset(target for target, given in named.items() if given)
 
 
 class ScheduleService:

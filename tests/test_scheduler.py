@@ -23,7 +23,7 @@ from gateway.keys import ApiKey
 from gateway.platform import Platform
 from gateway.schedule_runs import ScheduleRunner
 from gateway.scheduler import Scheduler
-from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec, ScheduleTarget
+from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec
 from gateway.spiders import spider_id
 from gateway.store.tables import schedule_runs, spiders
 from tests.forward_proxy import closed_port
@@ -120,7 +120,6 @@ async def spider_schedule(
         spider_name=spider,
         arguments={"category": "books"},
         overlap=overlap,
-        targets=frozenset({ScheduleTarget.SPIDER}),
     )
     return await gateway.platform.schedules.create(key, spec, now=clock())
 

@@ -18,7 +18,6 @@ from gateway.schedules import (
     Schedule,
     ScheduleRun,
     ScheduleSpec,
-    ScheduleTarget,
 )
 
 FIELDS = frozenset(
@@ -95,11 +94,6 @@ def schedule_spec(body: dict[str, Any]) -> ScheduleSpec:
     overlap = body.get("overlap")
     if overlap is not None and overlap not in Overlap.__members__.values():
         raise BadRequest(f"overlap must be one of {', '.join(Overlap)}")
-    targets = {
-        ScheduleTarget.SPIDER: bool(body.get("spider_id") or body.get("spider_name")),
-        ScheduleTarget.BATCH: body.get("batch") is not None,
-        ScheduleTarget.DATASOURCE: bool(body.get("datasource_id")),
-    }
     return ScheduleSpec(
         name=body.get("name"),
         cron=body.get("cron"),
@@ -112,7 +106,6 @@ def schedule_spec(body: dict[str, Any]) -> ScheduleSpec:
         datasource_id=body.get("datasource_id") or None,
         enabled=enabled,
         overlap=Overlap(overlap) if overlap else None,
-        targets=frozenset(target for target, named in targets.items() if named),
     )
 
 
