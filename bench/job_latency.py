@@ -77,7 +77,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as workdir, QuotesSite() as site:
         node = ScrapydNode(Path(workdir) / "node").start()
-        gateway = Gateway(Path(workdir) / "gateway", node).start()
+        env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}"}
+        gateway = Gateway(Path(workdir) / "gateway", node, env=env).start()
         try:
             with gateway.client(gateway.admin_key()) as client:
                 through_platform(client, site.url)  # warm-up: scrapyd caches the spider list

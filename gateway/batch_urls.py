@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from w3lib.url import safe_url_string
 
-from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
+from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, resolve
 
 MAX_URL_LENGTH = 2048
 MAX_URLS = 1000
@@ -87,10 +87,14 @@ async def _blocked(candidates: list[tuple[int, str]], policy: AddressPolicy) -> 
 
     async def reason(host: str, port: int) -> str | None:
         async with gate:
-            try:
-                await asyncio.to_thread(policy.check_resolving, host, port)
-            except BlockedAddress as exc:
-                return str(exc)
+            addresses = await asyncio.to_thread(resolve, host, port)
+        if not addresses:
+            # Screening only gives early errors; the spider refuses it where it would connect.
+            return None
+        try:
+            policy.check(host, port, addresses)
+        except BlockedAddress as exc:
+            return str(exc)
         return None
 
     keys = list(endpoints)

@@ -35,6 +35,7 @@ from gateway.proxies import ProxyChoice, pick_pool
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
 from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, batches, jobs
+from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
 from spiders_project.pages import PageOptions
 from spiders_project.site_scope import CrawlScope
@@ -437,7 +438,6 @@ class BatchService:
             "pages": sorted([page.input_index, page.url] for page in claimed),
             "options": row.options,
             "crawl": row.crawl,
-            "addresses": self._policy.addresses.to_entries(),
             "proxies": self._proxy_urls(PageOptions.from_json(row.options)),
         }
 
@@ -553,7 +553,11 @@ class BatchService:
             ).one()
         spider = await self._spider(SITE_SPIDER if row.crawl else BATCH_SPIDER)
         options = PageOptions.from_json(row.options)
-        inputs_url = f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs?token={row.inputs_token}"
+        # The token travels apart, as a secret argument: the node hands it to the process alone.
+        arguments = {
+            "inputs_url": f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs",
+            INPUTS_TOKEN: row.inputs_token,
+        }
         settings: dict[str, str] = {}
         if options.rendered:
             settings = {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
@@ -562,9 +566,7 @@ class BatchService:
         started = 0
         for _ in range(count):
             try:
-                await self._jobs.start(
-                    key, spider, {"inputs_url": inputs_url}, settings=settings, batch_id=batch_id
-                )
+                await self._jobs.start(key, spider, arguments, settings=settings, batch_id=batch_id)
             except GatewayError as exc:
                 log.warning("batch %s: a spider process did not start: %s", batch_id, exc.message)
                 if not started:

@@ -21,8 +21,10 @@ from gateway.scrapyd import Node
 USERNAME = "platform"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-# Variables that would make every egg load the same project, or leak the gateway's own settings.
+# Variables that would make every egg load the same project; and the gateway's own settings (proxy
+# credentials, database URL), which scrapyd has no use for.
 _UNINHERITED = ("SCRAPY_SETTINGS_MODULE", "SCRAPY_PROJECT", "SCRAPYD_EGG_VERSION")
+_UNINHERITED_PREFIXES = ("GATEWAY_", "SCRAPYD_")
 
 
 class NodeStartError(Exception):
@@ -50,6 +52,20 @@ def write_node_config(node_dir: Path, overrides: Mapping[str, str] | None = None
     return path
 
 
+def node_name(node_dir: Path) -> str:
+    """The local node's name, unique to its directory and kept there: ``local-`` and 8 hex digits.
+
+    Gateways sharing a store each drive their own local node, and tell their jobs apart by it.
+    """
+    path = node_dir / ".node-name"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    node_dir.mkdir(parents=True, exist_ok=True)
+    name = f"local-{secrets.token_hex(4)}"
+    path.write_text(name, encoding="utf-8")
+    return name
+
+
 def node_password(node_dir: Path) -> str:
     """The node's basic-auth password, made on first use and kept beside it (readable by the owner only)."""
     path = node_dir / ".password"
@@ -71,7 +87,7 @@ class EmbeddedNode:
         self._overrides = dict(overrides or {})
         self._process: subprocess.Popen[bytes] | None = None
         self.node = Node(
-            name="local",
+            name=node_name(self.node_dir),
             url=f"http://127.0.0.1:{port}/",
             username=USERNAME,
             password=node_password(self.node_dir),
@@ -83,7 +99,11 @@ class EmbeddedNode:
 
     def start(self) -> None:
         write_node_config(self.node_dir, self._overrides)
-        env = {name: value for name, value in os.environ.items() if name not in _UNINHERITED}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in _UNINHERITED and not name.startswith(_UNINHERITED_PREFIXES)
+        }
         env |= {
             "SCRAPYD_HTTP_PORT": str(self.port),
             "SCRAPYD_USERNAME": USERNAME,

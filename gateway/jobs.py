@@ -26,6 +26,7 @@ from gateway.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.spiders import Spider, SpiderCatalog
 from gateway.store import Store
 from gateway.store.tables import items, jobs
+from node.secret_arguments import SECRET_ARGUMENTS
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ class Job:
     batch_id: str | None
     schedule_id: str | None
 
+    @property
+    def public_arguments(self) -> dict[str, Any]:
+        """The arguments as the tenant may see them."""
+        return {name: value for name, value in self.arguments.items() if name not in SECRET_ARGUMENTS}
+
     @classmethod
     def from_row(cls, row: Any) -> Job:
         values = dict(row)
@@ -98,10 +104,16 @@ class ItemPage:
     offset: int
 
 
-def encode_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
-    """Spider arguments as scrapyd passes them (``-a name=value``): strings as is, the rest as JSON."""
+def encode_arguments(arguments: Mapping[str, Any], *, internal: bool = False) -> dict[str, str]:
+    """Spider arguments as scrapyd passes them (``-a name=value``): strings as is, the rest as JSON.
+
+    ``internal``: a job of the platform's own, which may carry ``SECRET_ARGUMENTS``.
+    """
     encoded: dict[str, str] = {}
     for name, value in arguments.items():
+        if internal and name in SECRET_ARGUMENTS:
+            encoded[name] = str(value)
+            continue
         if not isinstance(name, str) or not _ARGUMENT_NAME.fullmatch(name):
             raise BadRequest(
                 f"invalid argument name {name!r}: start with a letter, then letters, digits or '_'"
@@ -161,10 +173,18 @@ def check_settings(settings: Mapping[str, str], *, admin: bool) -> dict[str, str
 class JobService:
     """Starts, reads and cancels jobs on behalf of an API key."""
 
-    def __init__(self, store: Store, nodes: NodePool, catalog: SpiderCatalog) -> None:
+    def __init__(
+        self,
+        store: Store,
+        nodes: NodePool,
+        catalog: SpiderCatalog,
+        job_settings: Mapping[str, str] | None = None,
+    ) -> None:
         self._store = store
         self._nodes = nodes
         self._catalog = catalog
+        # Settings every job's process gets from the platform, over the job's own (the egress policy).
+        self._job_settings = dict(job_settings or {})
         # Ids of jobs whose schedule call is under way in this process.
         self.sending: set[str] = set()
 
@@ -190,7 +210,7 @@ class JobService:
         if batch_id is None and (spider.project, spider.name) in INTERNAL_SPIDERS:
             # Its inputs (and the addresses it may reach) come from the batch the gateway stored.
             raise BadRequest(f"the {spider.name} spider runs only through the batch and crawl APIs")
-        encode_arguments(arguments)
+        encode_arguments(arguments, internal=batch_id is not None)
         # A batch's jobs carry settings the gateway chose, not the client.
         settings = check_settings(settings or {}, admin=key.is_admin or batch_id is not None)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
@@ -245,8 +265,8 @@ class JobService:
                 project=job.project,
                 spider=job.spider_name,
                 job_id=job.id,
-                arguments=encode_arguments(job.arguments),
-                settings=job.settings,
+                arguments=encode_arguments(job.arguments, internal=job.batch_id is not None),
+                settings={**job.settings, **self._job_settings},
                 version=job.version,
                 priority=job.priority,
             )

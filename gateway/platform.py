@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import time
@@ -34,6 +35,7 @@ from gateway.scrapyd import Node, NodeUnreachable, ScrapydError
 from gateway.spiders import SpiderCatalog
 from gateway.store import Store
 from gateway.sync import JobSync, SyncPolicy
+from node.egress import POLICY_SETTING
 from spiders_project.addresses import AddressPolicy, default_port
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,10 @@ class Platform:
         self.limiter = RateLimiter()
         self.catalog = SpiderCatalog(self.store, self.nodes)
         self.deployments = Deployments(self.store, self.nodes, self.catalog, data_dir / "eggs")
-        self.jobs = JobService(self.store, self.nodes, self.catalog)
         batch_policy = _batch_policy(settings, nodes)
+        self.jobs = JobService(
+            self.store, self.nodes, self.catalog, job_settings=_egress_settings(settings, batch_policy)
+        )
         self.batches = BatchService(self.store, self.jobs, self.catalog, batch_policy)
         self.batch_progress = BatchProgress(self.store, self.batches, self.keys, batch_policy)
         self.datasources = DatasourceService(
@@ -184,6 +188,15 @@ def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
         browser_pages=settings.browser_pages,
         proxy_pools=settings.proxy_pools,
     )
+
+
+def _egress_settings(settings: Settings, policy: BatchPolicy) -> dict[str, str]:
+    """What every job's spider process is given for its egress guard (``node.egress``): the batch
+    policy, plus the proxies of the pools, which the spiders connect to on the operator's word."""
+    entries = policy.addresses.to_entries()
+    proxies = {"{}:{}".format(*_endpoint(url)) for pool in settings.proxy_pools for url in pool.urls}
+    entries["allowed"] = sorted(set(entries["allowed"]) | proxies)
+    return {POLICY_SETTING: json.dumps(entries, separators=(",", ":"))}
 
 
 def _endpoint(url: str) -> tuple[str, int]:

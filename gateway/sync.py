@@ -72,6 +72,7 @@ class JobSync:
         self._unreachable_since: dict[str, float] = {}
         self._dispatch_tried: dict[str, float] = {}
         self._listings: dict[str, _Listing] = {}
+        self._foreign_nodes: set[str] = set()
 
     async def tick(self) -> None:
         unsettled = await self._unsettled()
@@ -90,9 +91,10 @@ class JobSync:
             client = self._nodes.get(name)
             if client is not None:
                 work.append(self._sync_node(client, node_jobs))
-                continue
-            for job in node_jobs:
-                await self._settle(job, JobOutcome(), f"node {name} is no longer configured")
+            elif name not in self._foreign_nodes:
+                # Another gateway on the same store may drive it: its jobs are that gateway's to settle.
+                self._foreign_nodes.add(name)
+                log.info("jobs on node %s are left to the gateway that drives it", name)
         await asyncio.gather(*work)
 
     async def _sync_node(self, client: ScrapydClient, node_jobs: list[Job]) -> None:
@@ -281,6 +283,8 @@ class JobSync:
 def _final_status(cancelled: bool, outcome: JobOutcome, vanished: str | None) -> tuple[JobStatus, str | None]:
     if cancelled:
         return JobStatus.CANCELLED, None
+    if outcome.spawn_error is not None:
+        return JobStatus.ERROR, f"the spider process could not be started: {outcome.spawn_error}"
     if outcome.exit_code is None:
         return JobStatus.ERROR, vanished or "the spider process ended without an exit status (killed?)"
     if outcome.exit_code < 0:

@@ -1,41 +1,115 @@
-"""scrapyd's launcher, plus the exit status of every job's process written at the end of its log.
+"""scrapyd's launcher, made safe to share: clean environments, secrets kept out of argv and logs,
+spawn failures that free their slot, and the exit status of every job's process at the end of its log.
 
-Only the launcher sees how a process really ended (``os._exit``, a crash, a kill), so it is the one
-that records it (``launcher = node.launcher.Launcher`` in scrapyd.conf).
+``launcher = node.launcher.Launcher`` in scrapyd.conf. Only the launcher sees how a process really
+ended (``os._exit``, a crash, a kill, or never started at all), so it is the one that records it.
 """
 
 from __future__ import annotations
 
+import datetime
 import itertools
+import sys
+from collections.abc import Mapping
 from typing import Any
 
+from scrapyd.interfaces import IEnvironment
 from scrapyd.launcher import Launcher as ScrapydLauncher
-from twisted.internet import error
+from scrapyd.launcher import ScrapyProcessProtocol, get_crawl_args
+from twisted.internet import error, reactor
 from twisted.logger import Logger
 
 from node.outcome import append_outcome
+from node.secret_arguments import SECRET_ARGUMENTS
 
 log = Logger()
+
+# What a spider process must not inherit from scrapyd: the node's password and configuration, the
+# gateway's settings (proxy pools with credentials, database URLs), and anything named like a secret.
+_WITHHELD_PREFIXES = ("SCRAPYD_", "GATEWAY_")
+_WITHHELD_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY", "DATABASE_URL")
+_KEPT = frozenset({"SCRAPYD_EGG_VERSION"})
+# Linux caps one argv string at 128 KiB and all of argv and the environment at about 2 MiB.
+MAX_ARGUMENT_BYTES = 128 * 1024
+MAX_ARGV_BYTES = 1024 * 1024
+
+
+def spider_environment(env: Mapping[str, str]) -> dict[str, str]:
+    def withheld(name: str) -> bool:
+        upper = name.upper()
+        if upper in _KEPT:
+            return False
+        return upper.startswith(_WITHHELD_PREFIXES) or any(word in upper for word in _WITHHELD_WORDS)
+
+    return {name: value for name, value in env.items() if not withheld(name)}
+
+
+class SpawnRefused(Exception):
+    pass
+
+
+def check_argv(args: list[str]) -> None:
+    """Refuse what the kernel would (or what would cut an argument short) before spawning."""
+    for arg in args:
+        if "\x00" in arg:
+            raise SpawnRefused("an argument or setting holds a NUL byte")
+        if len(arg.encode("utf-8", "surrogateescape")) > MAX_ARGUMENT_BYTES:
+            raise SpawnRefused(f"an argument or setting is longer than {MAX_ARGUMENT_BYTES // 1024} KiB")
+    if sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in args) > MAX_ARGV_BYTES:
+        raise SpawnRefused(f"the arguments are longer than {MAX_ARGV_BYTES // 1024} KiB in all")
 
 
 class Launcher(ScrapydLauncher):  # type: ignore[misc]
     def _spawn_process(self, message: dict[str, Any], slot: int) -> None:
-        super()._spawn_process(message, slot)
-        process = self.processes[slot]
-        log_file = _log_file(process.args)
-        if log_file is None:
+        # Secrets for this process alone go into its environment, never into argv or scrapyd's log.
+        secrets = {
+            variable: str(message.pop(name)) for name, variable in SECRET_ARGUMENTS.items() if name in message
+        }
+        environment = self.app.getComponent(IEnvironment)
+        message.setdefault("settings", {})
+        message["settings"].update(environment.get_settings(message))
+        env = spider_environment(environment.get_environment(message, slot)) | secrets
+        args = [sys.executable, "-m", self.runner, "crawl", *get_crawl_args(message)]
+        process = ScrapyProcessProtocol(message["_project"], message["_spider"], message["_job"], env, args)
+        log_file = _log_file(args)
+        try:
+            check_argv(args)
+            spawner: Any = reactor
+            spawner.spawnProcess(process, sys.executable, args=args, env=env)
+        except (SpawnRefused, OSError, TypeError, ValueError) as exc:
+            self._spawn_failed(process, slot, log_file, exc)
             return
-        ended = process.processEnded
+        process.deferred.addBoth(self._process_finished, slot)
+        self.processes[slot] = process
+        if log_file is not None:
+            _record_exit(process, log_file)
 
-        # Wrapped in the same reactor turn as the spawn, so no end can slip past.
-        def record_then_end(status: Any) -> None:
+    def _spawn_failed(self, process: Any, slot: int, log_file: str | None, exc: BaseException) -> None:
+        """The job ends at once as finished on the node, its log saying why; the slot takes the next job."""
+        reason = str(exc) if isinstance(exc, SpawnRefused) else f"{type(exc).__name__}: {exc}"
+        log.error("job {job} could not be started: {reason}", job=process.job, reason=reason)
+        if log_file is not None:
             try:
-                append_outcome(log_file, **_exit_facts(status.value))
-            except OSError as exc:
-                log.error("cannot record the exit of job {job}: {exc}", job=process.job, exc=exc)
-            ended(status)
+                append_outcome(log_file, exit_code=-1, spawn_error=reason)
+            except OSError as write_error:
+                log.error("cannot record job {job}'s failure: {exc}", job=process.job, exc=write_error)
+        process.end_time = datetime.datetime.now()
+        self.finished.add(process)
+        self._get_message(slot)
 
-        process.processEnded = record_then_end
+
+def _record_exit(process: Any, log_file: str) -> None:
+    ended = process.processEnded
+
+    # Wrapped in the same reactor turn as the spawn, so no end can slip past.
+    def record_then_end(status: Any) -> None:
+        try:
+            append_outcome(log_file, **_exit_facts(status.value))
+        except OSError as exc:
+            log.error("cannot record the exit of job {job}: {exc}", job=process.job, exc=exc)
+        ended(status)
+
+    process.processEnded = record_then_end
 
 
 def _log_file(args: list[str]) -> str | None:

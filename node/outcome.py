@@ -25,6 +25,8 @@ class JobOutcome:
 
     close_reason: str | None = None
     exit_code: int | None = None
+    # Why the node could not start the process at all (then ``exit_code`` is -1).
+    spawn_error: str | None = None
 
     @property
     def process_ended(self) -> bool:
@@ -54,7 +56,9 @@ def parse_outcome(log_tail: str) -> JobOutcome:
             facts.update(found)
     close_reason = facts.get("close_reason")
     exit_code = facts.get("exit_code")
+    spawn_error = facts.get("spawn_error")
     return JobOutcome(
         close_reason=close_reason if isinstance(close_reason, str) else None,
         exit_code=exit_code if isinstance(exit_code, int) else None,
+        spawn_error=spawn_error if isinstance(spawn_error, str) else None,
     )

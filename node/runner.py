@@ -1,7 +1,8 @@
 """The process scrapyd starts for each job (``runner = node.runner`` in scrapyd.conf).
 
 It is scrapyd's own runner, plus what the gateway relies on: items reach the feed file as soon as
-they are exported, and the log records the spider's close reason (the launcher adds the exit status).
+they are exported, the log records the spider's close reason (the launcher adds the exit status),
+and every crawl runs under the egress guard of ``node.egress``, whatever project its spider is from.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydispatch import dispatcher
 from scrapy import signals
 from scrapyd.runner import project_environment
 
+from node import egress
 from node.outcome import append_outcome
 
 LIVE_FEED_STORAGE = "node.feeds.LiveFileFeedStorage"
@@ -44,10 +46,13 @@ def main() -> None:
 def _prepare_crawl(argv: list[str], log_file: str | None) -> None:
     from scrapy.utils.project import get_project_settings
 
+    project_settings = get_project_settings()
     # Keep the project's own storages; only local files (scrapyd's item feed) become live.
-    storages = dict(get_project_settings().getdict("FEED_STORAGES"))
+    storages = dict(project_settings.getdict("FEED_STORAGES"))
     storages.setdefault("file", LIVE_FEED_STORAGE)
     argv += ["-s", f"FEED_STORAGES={json.dumps(storages)}"]
+    # Last, so that no setting of the job's overrides them: the egress guard of every crawl.
+    argv += egress.crawl_arguments(dict(project_settings.getdict("ADDONS")))
 
     if log_file:
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import scrapy
 from scrapy.core.downloader.handlers.http11 import TunnelError
@@ -19,9 +21,10 @@ from scrapy.settings import BaseSettings
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
-from spiders_project.addresses import AddressPolicy
+from node.egress import BlockedRequest, HostNotFound
+from node.secret_arguments import INPUTS_TOKEN, INPUTS_TOKEN_VARIABLE
 from spiders_project.items import FetchedPage
-from spiders_project.middlewares import BlockedRequest, Proxy
+from spiders_project.middlewares import Proxy
 from spiders_project.pages import PageOptions
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -35,7 +38,7 @@ PAGE_SPIDER_SETTINGS: dict[str, Any] = {
     # Scraped items are logged at DEBUG, whole: a job's log would hold every page twice.
     "LOG_LEVEL": "INFO",
     "DOWNLOADER_MIDDLEWARES": {
-        "spiders_project.middlewares.AddressGuardMiddleware": 50,
+        "spiders_project.middlewares.PageTimingMiddleware": 50,
         # Before HttpProxyMiddleware (750), which turns a proxy's credentials into a header.
         "spiders_project.middlewares.ProxyRotationMiddleware": 700,
     },
@@ -45,10 +48,14 @@ PAGE_SPIDER_SETTINGS: dict[str, Any] = {
 class PageSpider(scrapy.Spider):
     """A spider whose work, options, address policy and proxies come from the gateway's inputs."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, inputs_url: str, **kwargs: Any) -> None:
+        # The batch's token reaches the process in its environment (node.launcher), or as an
+        # argument on a node that is not the platform's own.
+        token = os.environ.get(INPUTS_TOKEN_VARIABLE) or kwargs.pop(INPUTS_TOKEN, "")
+        super().__init__(**kwargs)
+        separator = "&" if "?" in inputs_url else "?"
+        self.inputs_url = f"{inputs_url}{separator}{urlencode({'token': token})}" if token else inputs_url
         self.page_options = PageOptions()
-        self.address_policy: AddressPolicy | None = None
         self.proxies: list[Proxy] = []
 
     @classmethod
@@ -66,10 +73,9 @@ class PageSpider(scrapy.Spider):
         settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", pages, priority="spider")
 
     def take_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """Adopt the options, address policy and proxies of the gateway's inputs; returns the meta
+        """Adopt the options and proxies of the gateway's inputs; returns the meta
         every page request carries (timeout, rendering)."""
         self.page_options = PageOptions.from_json(inputs["options"])
-        self.address_policy = AddressPolicy.from_entries(**inputs["addresses"])
         self.proxies = [Proxy.from_url(url) for url in inputs.get("proxies") or ()]
         meta: dict[str, Any] = {}
         if self.page_options.timeout_ms:
@@ -113,10 +119,10 @@ def failure_code(failure: Failure) -> tuple[str, str]:
     """The record's error code and message for a request that got no response."""
     error = failure.value
     message = str(error) or type(error).__name__
+    if isinstance(error, CannotResolveHostError | DNSLookupError | HostNotFound):
+        return "DNS_ERROR", message
     if isinstance(error, BlockedRequest):
         return "BLOCKED_ADDRESS", message
-    if isinstance(error, CannotResolveHostError | DNSLookupError):
-        return "DNS_ERROR", message
     if isinstance(error, DownloadConnectionRefusedError | ConnectionRefusedError):
         return "CONNECTION_REFUSED", message
     if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):

@@ -1,69 +1,24 @@
-"""Downloader middleware of the batch spider: every request and redirect must reach an allowed address."""
+"""Downloader middlewares of the page spiders: timing, and proxy rotation with failover.
+
+The address policy is not here: ``node.egress`` guards every spider process of a node.
+"""
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.threads import deferToThread
-
-from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
 
 
-class BlockedRequest(IgnoreRequest):
-    """The request's host is, or resolves to, an address the batch may not reach."""
+class PageTimingMiddleware:
+    """Stamps when the first attempt of a request started, for the page's duration."""
 
-
-class AddressGuardMiddleware:
-    """Checks each request against the spider's ``address_policy`` after resolving its host.
-
-    Redirects come back through the downloader middlewares, so each hop is checked. It also stamps
-    when the first attempt of a request started, for the page's duration.
-    """
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self._resolved: dict[tuple[str, int], list[str]] = {}
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
-        return cls(crawler)
-
-    async def process_request(self, request: Request) -> None:
+    def process_request(self, request: Request) -> None:
         request.meta.setdefault("fetch_started", time.monotonic())
-        policy: AddressPolicy | None = getattr(self.crawler.spider, "address_policy", None)
-        if policy is None or request.meta.get("platform_internal"):
-            return
-        parts = urlsplit(request.url)
-        host = parts.hostname or ""
-        port = parts.port or default_port(parts.scheme)
-        addresses = await self._resolve(host, port)
-        try:
-            policy.check(host, port, addresses)
-        except BlockedAddress as exc:
-            raise BlockedRequest(str(exc)) from None
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        key = (host, port)
-        if key not in self._resolved:
-            self._resolved[key] = await maybe_deferred_to_future(deferToThread(_addresses, host, port))
-        return self._resolved[key]
-
-
-def _addresses(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to; none when it does not resolve (the fetch then fails)."""
-    try:
-        infos: list[Any] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return []
-    return [str(info[4][0]) for info in infos]
 
 
 @dataclass(frozen=True)
@@ -102,7 +57,7 @@ class ProxyRotationMiddleware:
 
     def process_request(self, request: Request) -> None:
         proxies: list[Proxy] = getattr(self.crawler.spider, "proxies", [])
-        if not proxies or request.meta.get("platform_internal"):
+        if not proxies:
             return
         if "proxy_index" not in request.meta:
             request.meta["proxy_index"] = self._next % len(proxies)

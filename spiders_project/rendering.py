@@ -6,8 +6,6 @@ scrapy-playwright, in the system's Chromium (PLAYWRIGHT_LAUNCH_OPTIONS in settin
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +13,9 @@ from scrapy.crawler import Crawler
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.page import PageMethod
 
-from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
+from node.egress import policy_from_settings
+from spiders_project.addresses import WEB_SCHEMES
+from spiders_project.browser_guard import BrowserGuard, Upstream
 from spiders_project.pages import PageOptions
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -23,40 +23,47 @@ _IN_PAGE_SCHEMES = ("data", "blob", "about")
 
 
 class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
-    """scrapy-playwright's handler; every request the browser makes (scripts, frames, redirects,
-    XHR) must reach an address the batch's policy allows, or it is aborted."""
+    """scrapy-playwright's handler, with the browser's traffic forced through ``BrowserGuard``.
+
+    The browser's own proxy is a guard for direct traffic; a context that asks for a pool's proxy
+    gets a guard that forwards through it. Requests for other schemes than http(s) and in-page
+    ones (``data:``, ``blob:``, ``about:``) are aborted before they leave the page.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._crawler = crawler
-        self._resolved: dict[tuple[str, int], list[str]] = {}
-        self.abort_request = self._blocked
+        self._policy = policy_from_settings(crawler.settings)
+        self._guards: dict[Upstream | None, BrowserGuard] = {}
+        self.abort_request = _off_the_web
 
-    async def _blocked(self, request: Any) -> bool:
-        policy: AddressPolicy | None = getattr(self._crawler.spider, "address_policy", None)
-        if policy is None:
-            return False
-        parts = urlsplit(request.url)
-        if parts.scheme in _IN_PAGE_SCHEMES:
-            return False
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return True
-        port = parts.port or default_port(parts.scheme)
-        try:
-            policy.check(parts.hostname, port, await self._resolve(parts.hostname, port))
-        except BlockedAddress:
-            return True
-        return False
+    async def _launch(self) -> None:
+        direct = await self._guard(None)
+        self.config.launch_options["proxy"] = {"server": direct.url}
+        await super()._launch()
 
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        key = (host, port)
-        if key not in self._resolved:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError):
-                infos = []
-            self._resolved[key] = [str(info[4][0]) for info in infos]
-        return self._resolved[key]
+    async def _create_browser_context(
+        self, name: str, context_kwargs: dict[str, Any] | None, spider: Any = None
+    ) -> Any:
+        kwargs = dict(context_kwargs or {})
+        if kwargs.get("proxy"):
+            guard = await self._guard(Upstream.from_playwright(kwargs["proxy"]))
+            kwargs["proxy"] = {"server": guard.url}
+        return await super()._create_browser_context(name, kwargs, spider)
+
+    async def _guard(self, upstream: Upstream | None) -> BrowserGuard:
+        if upstream not in self._guards:
+            self._guards[upstream] = await BrowserGuard(self._policy, upstream).start()
+        return self._guards[upstream]
+
+    async def _close(self) -> None:
+        await super()._close()
+        for guard in self._guards.values():
+            await guard.close()
+
+
+def _off_the_web(request: Any) -> bool:
+    scheme = urlsplit(request.url).scheme
+    return scheme not in _IN_PAGE_SCHEMES and scheme not in WEB_SCHEMES
 
 
 def rendering_meta(options: PageOptions) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def test_operators_list_create_run_and_delete_schedules_with_the_cli(
         result = subprocess.run(
             [sys.executable, "-m", "gateway", "schedules", *arguments, "--data-dir", str(gateway.data_dir)],
             cwd=REPO,
-            env={**os.environ, "GATEWAY_SCRAPYD_URLS": node.url},
+            env={**os.environ, **gateway.env, "GATEWAY_SCRAPYD_URLS": node.url},
             capture_output=True,
             text=True,
             timeout=120,

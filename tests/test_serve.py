@@ -29,7 +29,8 @@ def test_serve_starts_everything_prints_a_working_key_and_stops_on_ctrl_c(
     tmp_path: Path, site: QuotesSite
 ) -> None:
     scrapyd_port = free_port()
-    gateway = Gateway(tmp_path / "var", scrapyd_port=scrapyd_port).start()
+    env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{site.port}"}
+    gateway = Gateway(tmp_path / "var", scrapyd_port=scrapyd_port, env=env).start()
     try:
         printed = gateway.printed()
         assert "An admin API key was created" in printed

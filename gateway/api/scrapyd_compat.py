@@ -188,7 +188,7 @@ def _scrapyd_state(job: Job) -> str:
 def _listed_job(job: Job) -> dict[str, Any]:
     listed: dict[str, Any] = {"id": job.id, "project": job.project, "spider": job.spider_name}
     if job.status == JobStatus.PENDING:
-        return listed | {"version": job.version, "settings": job.settings, "args": job.arguments}
+        return listed | {"version": job.version, "settings": job.settings, "args": job.public_arguments}
     listed |= {
         "pid": job.pid,
         # A job cancelled before it started has no start: scrapyd clients expect a time all the same.

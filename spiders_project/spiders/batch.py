@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -21,10 +21,12 @@ from spiders_project.fetching import (
     fetched_page,
     fill_from_response,
 )
+from spiders_project.gateway_inputs import InputsUnavailable, read_inputs, read_inputs_now
 from spiders_project.items import FetchedPage
 
-# An idle spider asks again about every 5 s (Scrapy's idle signal), so this is about a minute.
-MAX_FAILED_CLAIMS = 12
+# How long a spider keeps asking a gateway that does not answer, and the longest pause between two tries.
+CLAIM_PATIENCE_SECONDS = 90.0
+CLAIM_BACKOFF_MAX_SECONDS = 5.0
 
 
 class BatchSpider(PageSpider):
@@ -46,16 +48,16 @@ class BatchSpider(PageSpider):
     }
 
     def __init__(self, inputs_url: str, chunk: str = "64", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(inputs_url, **kwargs)
         # scrapyd names the job in the spider's arguments; the gateway gives back the pages of a
         # job that died to the others.
         self.job_id = kwargs.get("_job", "")
-        self.inputs_url = inputs_url
         self.chunk = max(1, int(chunk))
         self._outstanding = 0
         self._claiming = False
         self._exhausted = False
-        self._failed_claims = 0
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BatchSpider:
@@ -64,16 +66,19 @@ class BatchSpider(PageSpider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self._claim()
-
-    def parse_inputs(self, response: Response) -> Iterator[scrapy.Request]:
-        self._claiming = False
-        if response.status != 200:
-            self._failed_claims += 1
-            self.logger.warning("the gateway answered HTTP %s for more of the batch", response.status)
+        self._claiming = True
+        try:
+            inputs = await read_inputs_now(self._claim_url())
+        except InputsUnavailable as exc:
+            self._claim_failed(exc)
             return
-        self._failed_claims = 0
-        inputs = json.loads(response.text)
+        for request in self._take(inputs):
+            yield request
+
+    def _take(self, inputs: dict[str, Any]) -> Iterator[scrapy.Request]:
+        """The page requests of a granted claim."""
+        self._claiming = False
+        self._failing_since = None
         meta = self.take_inputs(inputs)
         self._exhausted = len(inputs["pages"]) < self.chunk
         for index, url in inputs["pages"]:
@@ -87,47 +92,57 @@ class BatchSpider(PageSpider):
                 dont_filter=True,
             )
 
-    def parse_page(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
+    def parse_page(self, response: Response) -> Iterator[FetchedPage]:
         yield fill_from_response(self._page(response.request), response)
-        yield from self._claim_more()
+        self._claim_more()
 
-    def page_failed(self, failure: Failure) -> Iterator[FetchedPage | scrapy.Request]:
+    def page_failed(self, failure: Failure) -> Iterator[FetchedPage]:
         page = self._page(failure.request)  # type: ignore[attr-defined]
         page.error_code, page.error = failure_code(failure)
         yield page
-        yield from self._claim_more()
+        self._claim_more()
 
-    def _claim_more(self) -> Iterator[scrapy.Request]:
+    def _claim_more(self) -> None:
         """Ask for the next chunk once half of the last one is done, so fetching never runs dry."""
         self._outstanding -= 1
-        if not self._exhausted and not self._claiming and self._outstanding <= self.chunk // 2:
-            yield self._claim()
+        if not self._exhausted and self._outstanding <= self.chunk // 2:
+            self._claim_in_background()
 
-    def _claim(self) -> scrapy.Request:
+    def _claim_in_background(self) -> None:
+        if self._claiming or time.monotonic() < self._retry_at:
+            return
         self._claiming = True
+        claim = read_inputs(self._claim_url())
+        claim.addCallbacks(self._crawl_claimed, lambda failure: self._claim_failed(failure.value))
+
+    def _crawl_claimed(self, inputs: dict[str, Any]) -> None:
+        for request in self._take(inputs):
+            self.crawler.engine.crawl(request)
+
+    def _claim_url(self) -> str:
         separator = "&" if "?" in self.inputs_url else "?"
-        return scrapy.Request(
-            f"{self.inputs_url}{separator}{urlencode({'claim': self.chunk, 'job': self.job_id})}",
-            callback=self.parse_inputs,
-            errback=self._claim_failed,
-            # A retried claim could take a second chunk while the first was granted: the idle
-            # spider asks again instead (see _idle).
-            meta={"platform_internal": True, "dont_retry": True},
-            priority=100,
-            dont_filter=True,
+        return f"{self.inputs_url}{separator}{urlencode({'claim': self.chunk, 'job': self.job_id})}"
+
+    def _claim_failed(self, error: BaseException) -> None:
+        # The gateway may be restarting: ask again later, backing off, and only give up (the
+        # gateway then reports the rest) after CLAIM_PATIENCE_SECONDS without an answer.
+        self._claiming = False
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        waited = now - self._failing_since
+        self._retry_at = now + min(CLAIM_BACKOFF_MAX_SECONDS, 0.5 + waited / 2)
+        self.logger.warning("could not claim more of the batch's URLs: %s", error)
+
+    def _gave_up(self) -> bool:
+        return self._failing_since is not None and (
+            time.monotonic() - self._failing_since > CLAIM_PATIENCE_SECONDS
         )
 
-    def _claim_failed(self, failure: Failure) -> None:
-        # The next page that ends asks again; with none left, the idle spider does (the gateway may
-        # be restarting), and after a minute of failures it ends and the gateway reports the rest.
-        self._claiming = False
-        self._failed_claims += 1
-        self.logger.warning("could not claim more of the batch's URLs: %s", failure.value)
-
     def _idle(self) -> None:
-        if self._exhausted or self._claiming or self._failed_claims > MAX_FAILED_CLAIMS:
+        if self._exhausted or self._gave_up():
             return
-        self.crawler.engine.crawl(self._claim())
+        self._claim_in_background()
         raise DontCloseSpider
 
     @staticmethod

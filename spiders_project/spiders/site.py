@@ -9,7 +9,6 @@ previous crawl's pages: it asks conditionally, and a 304 page reuses its known l
 from __future__ import annotations
 
 import gzip
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -30,6 +29,7 @@ from spiders_project.fetching import (
     fetched_page,
     fill_from_response,
 )
+from spiders_project.gateway_inputs import InputsUnavailable, read_inputs_now
 from spiders_project.items import FetchedPage
 from spiders_project.site_scope import CrawlScope, ScopeRules, canonical_url
 
@@ -54,8 +54,7 @@ class SiteSpider(PageSpider):
     }
 
     def __init__(self, inputs_url: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inputs_url = inputs_url
+        super().__init__(inputs_url, **kwargs)
         self.scope = CrawlScope(url="")
         self.rules: ScopeRules | None = None
         self._known: dict[str, dict[str, Any]] = {}
@@ -73,18 +72,15 @@ class SiteSpider(PageSpider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield scrapy.Request(
-            self.inputs_url,
-            callback=self.parse_inputs,
-            meta={"platform_internal": True, "dont_obey_robotstxt": True},
-            dont_filter=True,
-        )
-
-    def parse_inputs(self, response: Response) -> Iterator[scrapy.Request]:
-        if response.status != 200:
-            self.logger.error("the gateway answered HTTP %s for the crawl's inputs", response.status)
+        try:
+            inputs = await read_inputs_now(self.inputs_url)
+        except InputsUnavailable as exc:
+            self.logger.error("could not read the crawl's inputs: %s", exc)
             return
-        inputs = json.loads(response.text)
+        for request in self._begin(inputs):
+            yield request
+
+    def _begin(self, inputs: dict[str, Any]) -> Iterator[scrapy.Request]:
         self._meta = self.take_inputs(inputs)
         self.scope = CrawlScope.from_json(inputs["crawl"])
         self.rules = ScopeRules(self.scope)

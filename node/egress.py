@@ -1,0 +1,164 @@
+"""The egress guard every spider process of a node runs under, whatever project its spider is from.
+
+``node.runner`` installs it in every crawl:
+- ``GuardedResolver`` is the process's Twisted name resolver. Every connection Scrapy's downloader
+  makes starts with it, and it hands Twisted only the addresses the address policy allows for that
+  host and port, so the address checked is the address connected to (no second lookup, no DNS
+  rebinding window). A host with no allowed address cannot be connected to at all.
+- ``EgressGuard`` (a Scrapy add-on) removes the download handlers that do not go through the network
+  (``file:``, ``data:``, ``s3:``, ``ftp:``), turns off the telnet console, and adds
+  ``EgressMiddleware``, which refuses any URL but http(s) with a host and checks each request (each
+  redirect hop too) before it is sent, for a clear ``BLOCKED_ADDRESS`` error and for requests that
+  go through a proxy, whose target the proxy resolves.
+
+The policy comes from the ``EGRESS_POLICY`` setting (the gateway passes it with every job: the
+operator's allowlist, the platform's own services, the proxies of the pools); without it only the
+public internet may be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.settings import BaseSettings
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution
+from twisted.internet.threads import deferToThread
+from zope.interface import implementer
+
+from spiders_project.addresses import AddressPolicy, BlockedAddress, UnresolvedHost, resolve, url_endpoint
+
+log = logging.getLogger(__name__)
+
+POLICY_SETTING = "EGRESS_POLICY"
+RESOLVER = "node.egress.GuardedResolver"
+ADDON = "node.egress.EgressGuard"
+MIDDLEWARE = "node.egress.EgressMiddleware"
+# Schemes whose handlers read files or reach the network outside the guarded resolver.
+_OFF_NETWORK_SCHEMES = ("file", "data", "s3", "ftp")
+
+
+class BlockedRequest(IgnoreRequest):
+    """The request's URL, or the address its host resolves to, is one the policy refuses."""
+
+
+class HostNotFound(BlockedRequest):
+    """The request's host does not resolve."""
+
+
+def policy_from_settings(settings: BaseSettings) -> AddressPolicy:
+    text = settings.get(POLICY_SETTING)
+    if not text:
+        return AddressPolicy()
+    entries = json.loads(text) if isinstance(text, str) else dict(text)
+    return AddressPolicy.from_entries(entries.get("allowed", ()), entries.get("denied", ()))
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def cancel(self) -> None:
+        pass
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    """Resolves in a thread (like Twisted's own), then lets through only the allowed addresses."""
+
+    def __init__(self, reactor: Any, policy: AddressPolicy) -> None:
+        self.reactor = reactor
+        self.policy = policy
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
+        return cls(reactor, policy_from_settings(crawler.settings))
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(  # Twisted names it, and its arguments
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+        lookup = deferToThread(resolve, hostName, portNumber)
+
+        def deliver(addresses: list[str]) -> None:
+            for address in addresses:
+                if self._allows(hostName, portNumber, address):
+                    kind = IPv6Address if ":" in address else IPv4Address
+                    resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+                else:
+                    log.warning("egress guard: refused %s:%s at %s", hostName, portNumber, address)
+            resolutionReceiver.resolutionComplete()
+
+        def failed(_: Any) -> None:
+            resolutionReceiver.resolutionComplete()
+
+        lookup.addCallbacks(deliver, failed)
+        return resolution
+
+    def _allows(self, host: str, port: int, address: str) -> bool:
+        if port:
+            return self.policy.allows(host, port, address)
+        # Twisted looks up without a port only for connectTCP by name, which Scrapy uses for the
+        # tunnels to proxies: a public address, or one an allowlisted endpoint names on any port.
+        ports = {p for h, p in self.policy.allowed_endpoints if h in (host.lower(), address)}
+        return any(self.policy.allows(host, p, address) for p in ports | {0})
+
+
+class EgressGuard:
+    """The add-on ``node.runner`` gives every crawl (see the module's docstring)."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        handlers = settings["DOWNLOAD_HANDLERS"]
+        for scheme in _OFF_NETWORK_SCHEMES:
+            handlers.set(scheme, None, priority="cmdline")
+        settings["DOWNLOADER_MIDDLEWARES"].set(MIDDLEWARE, 50, priority="cmdline")
+        settings.set("TELNETCONSOLE_ENABLED", False, priority="cmdline")
+
+
+class EgressMiddleware:
+    """Checks every request and redirect hop against the policy before it is sent."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.policy = policy_from_settings(crawler.settings)
+        self._resolved: dict[tuple[str, int], list[str]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EgressMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        try:
+            host, port = url_endpoint(request.url)
+            self.policy.check(host, port, await self._resolve(host, port))
+        except UnresolvedHost as exc:
+            raise HostNotFound(str(exc)) from None
+        except BlockedAddress as exc:
+            raise BlockedRequest(str(exc)) from None
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        key = (host, port)
+        if key not in self._resolved:
+            self._resolved[key] = await maybe_deferred_to_future(deferToThread(resolve, host, port))
+        return self._resolved[key]
+
+
+def crawl_arguments(project_addons: dict[str, Any]) -> list[str]:
+    """The ``-s`` options ``node.runner`` adds last to every crawl, so that nothing overrides them."""
+    addons = {**project_addons, ADDON: 0}
+    return ["-s", f"TWISTED_DNS_RESOLVER={RESOLVER}", "-s", f"ADDONS={json.dumps(addons)}"]

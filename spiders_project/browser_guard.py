@@ -1,0 +1,207 @@
+"""The browser's only way out: a forward proxy on loopback that applies the address policy per connection.
+
+Chromium is started with this proxy for every request it makes (``<-loopback>`` included, so
+loopback is no exception): navigations, each redirect hop, subresources, frames, workers, form
+posts, ``fetch``/XHR/beacons, EventSource, and WebSockets (which Chromium tunnels with CONNECT). No
+request type can be missed, because the guard does not look at requests: it looks at connections.
+For each one it resolves the host, keeps the addresses the policy allows for that host and port,
+and connects to one of those, so the address checked is the address connected to. A refused
+connection is closed without an answer. With an upstream proxy (a pool's), the guard sends the
+checked address to it, and the upstream's credentials never reach the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+CONNECT_TIMEOUT = 15.0
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authorization", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A pool's proxy the guard forwards through (plain HTTP proxy, optional Basic credentials)."""
+
+    host: str
+    port: int
+    authorization: bytes | None = None
+
+    @classmethod
+    def from_playwright(cls, settings: dict[str, str]) -> Upstream:
+        parts = urlsplit(settings["server"])
+        authorization = None
+        if settings.get("username"):
+            pair = f"{settings['username']}:{settings.get('password', '')}".encode()
+            authorization = b"Basic " + base64.b64encode(pair)
+        return cls(parts.hostname or "", parts.port or default_port(parts.scheme), authorization)
+
+
+class _Refused(Exception):
+    pass
+
+
+class BrowserGuard:
+    """One guarding proxy: direct to the web, or through one upstream proxy."""
+
+    def __init__(self, policy: AddressPolicy, upstream: Upstream | None = None) -> None:
+        self.policy = policy
+        self.upstream = upstream
+        self.refused: list[str] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def start(self) -> BrowserGuard:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_writer: asyncio.StreamWriter | None = None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, target, lines = _parse_head(head)
+            if method == b"CONNECT":
+                host, port = _authority(target.decode("latin-1"))
+                address = await self._checked(host, port)
+                upstream_reader, upstream_writer = await self._open(address, port, host, tunnel=True)
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                parts = urlsplit(target.decode("latin-1"))
+                if parts.scheme != "http" or not parts.hostname:
+                    raise _Refused(f"not an absolute http URL: {target[:200]!r}")
+                port = parts.port or 80
+                address = await self._checked(parts.hostname, port)
+                upstream_reader, upstream_writer = await self._open(
+                    address, port, parts.hostname, tunnel=False
+                )
+                path = parts.path or "/"
+                if parts.query:
+                    path += "?" + parts.query
+                request_target = _with_address(parts, address, port) if self.upstream else path
+                upstream_writer.write(
+                    _forward_head(method, request_target.encode("latin-1"), lines, self.upstream)
+                )
+            await _splice(reader, writer, upstream_reader, upstream_writer)
+        except (_Refused, BlockedAddress) as exc:
+            self.refused.append(str(exc))
+            log.warning("browser guard: refused %s", exc)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
+            pass
+        finally:
+            for stream in (writer, upstream_writer):
+                if stream is not None:
+                    stream.close()
+
+    async def _checked(self, host: str, port: int) -> str:
+        """The first of ``host``'s addresses the policy allows on ``port``; refuses if there is none."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host.strip("[]"), port, type=1)
+        except (OSError, UnicodeError):
+            infos = []
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise _Refused(f"{host} does not resolve")
+        for address in addresses:
+            if self.policy.allows(host, port, address):
+                return address
+        self.policy.check(host, port, addresses)  # raises, saying why
+        raise _Refused(f"{host}:{port}")
+
+    async def _open(
+        self, address: str, port: int, host: str, *, tunnel: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.upstream is None:
+            return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.upstream.host, self.upstream.port), CONNECT_TIMEOUT
+        )
+        if tunnel:
+            authority = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+            head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n".encode()
+            if self.upstream.authorization:
+                head += b"Proxy-Authorization: " + self.upstream.authorization + b"\r\n"
+            writer.write(head + b"\r\n")
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
+            if answer.split(b" ", 2)[1:2] != [b"200"]:
+                writer.close()
+                raise OSError(f"the proxy refused the tunnel to {host}:{port}")
+        return reader, writer
+
+
+def _parse_head(head: bytes) -> tuple[bytes, bytes, list[bytes]]:
+    if len(head) > MAX_HEAD_BYTES:
+        raise ValueError("request head too large")
+    first, *lines = head[:-4].split(b"\r\n")
+    method, target, _ = first.split(b" ", 2)
+    return method.upper(), target, lines
+
+
+def _authority(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise _Refused(f"not a host:port: {text[:200]!r}")
+    return host.strip("[]"), int(port)
+
+
+def _with_address(parts: SplitResult, address: str, port: int) -> str:
+    """The absolute URL with the checked address in place of the name (sent to an upstream proxy)."""
+    netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return parts._replace(netloc=netloc, fragment="").geturl()
+
+
+def _forward_head(method: bytes, target: bytes, lines: list[bytes], upstream: Upstream | None) -> bytes:
+    """The request head as it goes on: one request per connection, the proxy's own headers dropped."""
+    kept = [line for line in lines if line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP]
+    if upstream is not None and upstream.authorization:
+        kept.append(b"Proxy-Authorization: " + upstream.authorization)
+    kept.append(b"Connection: close")
+    return b"\r\n".join([method + b" " + target + b" HTTP/1.1", *kept]) + b"\r\n\r\n"
+
+
+async def _splice(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    upstream_reader: asyncio.StreamReader,
+    upstream_writer: asyncio.StreamWriter,
+) -> None:
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        finally:
+            with contextlib.suppress(OSError):
+                if sink.can_write_eof():
+                    sink.write_eof()
+
+    # The exchange is over when the far side is done; the browser may hold its end open for reuse.
+    sending = asyncio.ensure_future(pipe(client_reader, upstream_writer))
+    try:
+        await pipe(upstream_reader, client_writer)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sending
