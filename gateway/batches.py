@@ -409,10 +409,12 @@ class BatchService:
         The batch's spider processes ask for their work this way, so however many share a batch,
         each page is handed out once and a fast process simply takes more.
         """
-        async with self._store.write() as db:
+        # The token is checked before any write: a wrong one costs a read, never a write lock.
+        async with self._store.read() as db:
             row = (await db.execute(select(batches).where(batches.c.id == batch_id))).first()
-            if row is None or not secrets.compare_digest(row.inputs_token, token):
-                raise NotFound("Batch not found")
+        if row is None or not secrets.compare_digest(row.inputs_token, token):
+            raise NotFound("Batch not found")
+        async with self._store.write() as db:
             unclaimed = (
                 select(batch_pages.c.input_index)
                 .where(

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 NODE_NAME = socket.gethostname()
 MAX_JSON_BODY = 10 * 1024 * 1024
+MAX_JSON_DEPTH = 32
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -176,11 +177,34 @@ async def json_object(request: Request, limit: int = MAX_JSON_BODY) -> dict[str,
         raise BadRequest("Request body must be a JSON object; it is empty.")
     try:
         value = json.loads(body)
+    except RecursionError:
+        raise BadRequest(f"Request body nests deeper than {MAX_JSON_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest("Request body must be a JSON object.")
+    check_json(value)
     return value
+
+
+def check_json(value: Any) -> None:
+    """Refuse a document nested deeper than ``MAX_JSON_DEPTH`` or holding text that is not valid
+    Unicode (a lone surrogate from a ``\\ud800`` escape), which nothing downstream could store."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"Request body nests deeper than {MAX_JSON_DEPTH} levels.")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(
+                    "Request body holds text that is not valid Unicode (a lone surrogate)."
+                ) from None
 
 
 def query_int(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:

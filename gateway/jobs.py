@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -37,8 +38,11 @@ _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
 # Built-in spiders the gateway starts itself, never on a client's request.
 INTERNAL_SPIDERS = frozenset({("spiders_project", "batch"), ("spiders_project", "site")})
-# Linux caps one argv string at 128 KiB; arguments travel to the spider as argv.
+# Linux caps one argv string at 128 KiB; arguments and settings travel to the spider as argv.
 MAX_ARGUMENT_BYTES = 64 * 1024
+MAX_SETTING_BYTES = 4 * 1024
+# scrapyd's queue takes any number; user keys get a small whole one, admins any finite one.
+USER_PRIORITIES = range(-100, 101)
 
 
 class JobStatus(StrEnum):
@@ -121,6 +125,7 @@ def encode_arguments(arguments: Mapping[str, Any], *, internal: bool = False) ->
         if name in RESERVED_ARGUMENTS:
             raise BadRequest(f"argument name {name!r} is reserved by scrapyd; rename the spider argument")
         encoded[name] = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        check_text(encoded[name], f"argument {name!r}")
     if sum(len(name) + len(value.encode()) for name, value in encoded.items()) > MAX_ARGUMENT_BYTES:
         raise BadRequest(f"arguments are larger than {MAX_ARGUMENT_BYTES // 1024} KiB in all")
     return encoded
@@ -161,13 +166,38 @@ USER_SETTINGS = frozenset(
 )
 
 
+def check_text(value: str, what: str) -> None:
+    """A value that reaches a spider's argv: no NUL (the kernel would cut it there), valid UTF-8."""
+    if "\x00" in value:
+        raise BadRequest(f"{what} holds a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid Unicode (a lone surrogate?)") from None
+
+
 def check_settings(settings: Mapping[str, str], *, admin: bool) -> dict[str, str]:
-    for name in settings:
-        if not _SETTING_NAME.fullmatch(name):
+    for name, value in settings.items():
+        if not isinstance(name, str) or not _SETTING_NAME.fullmatch(name):
             raise BadRequest(f"invalid Scrapy setting name {name!r}")
         if not admin and name not in USER_SETTINGS:
             raise BadRequest(f"only admin keys may set {name}; see USER_SETTINGS in gateway/jobs.py")
+        if not isinstance(value, str):
+            raise BadRequest(f"setting {name} must be a string")
+        check_text(value, f"setting {name}")
+        if len(value.encode("utf-8")) > MAX_SETTING_BYTES:
+            raise BadRequest(f"setting {name} is longer than {MAX_SETTING_BYTES // 1024} KiB")
     return dict(settings)
+
+
+def check_priority(priority: float, *, admin: bool) -> float:
+    if not math.isfinite(priority):
+        raise BadRequest("priority must be a finite number")
+    if not admin and (priority != int(priority) or int(priority) not in USER_PRIORITIES):
+        raise BadRequest(
+            f"priority must be a whole number from {USER_PRIORITIES.start} to {USER_PRIORITIES.stop - 1}"
+        )
+    return priority
 
 
 class JobService:
@@ -213,6 +243,7 @@ class JobService:
         encode_arguments(arguments, internal=batch_id is not None)
         # A batch's jobs carry settings the gateway chose, not the client.
         settings = check_settings(settings or {}, admin=key.is_admin or batch_id is not None)
+        priority = check_priority(priority, admin=key.is_admin)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         job_id = job_id or uuid.uuid4().hex

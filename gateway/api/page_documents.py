@@ -189,19 +189,29 @@ def _formats(value: Any) -> tuple[set[str], str | None]:
     return formats, screenshot
 
 
+MAX_SELECTORS = 100
+MAX_SELECTOR_LENGTH = 500
+
+
 def css_selectors(value: Any, name: str) -> tuple[str, ...]:
+    """CSS selectors, at most ``MAX_SELECTORS`` of ``MAX_SELECTOR_LENGTH`` characters: checking them
+    (and using them on every page) stays cheap."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(
         isinstance(selector, str) and selector.strip() for selector in value
     ):
         raise BadRequest(f"{name} must be a list of CSS selectors")
+    if len(value) > MAX_SELECTORS:
+        raise BadRequest(f"{name} may hold at most {MAX_SELECTORS} selectors")
     for selector in value:
+        if len(selector) > MAX_SELECTOR_LENGTH:
+            raise BadRequest(f"{name}: a selector may be at most {MAX_SELECTOR_LENGTH} characters long")
         try:
             GenericTranslator().css_to_xpath(selector)
-        except (SelectorError, ExpressionError) as exc:
+        except (SelectorError, ExpressionError, RecursionError) as exc:
             raise BadRequest(
-                f"{name}: {selector!r} is not a CSS selector this platform can use ({exc})"
+                f"{name}: {selector[:100]!r} is not a CSS selector this platform can use ({exc})"
             ) from None
     return tuple(value)
 

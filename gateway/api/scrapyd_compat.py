@@ -25,6 +25,7 @@ from gateway.jobs import Job, JobStatus
 from gateway.scrapyd import NodeUnreachable, ScrapydError, iterate_body
 
 Params = dict[str, list[Any]]
+MAX_FORM_OVERHEAD = 1024 * 1024
 _OWN_SCHEDULE_FIELDS = ("project", "spider", "_version", "jobid", "priority", "setting")
 ITEMS_PAGE = 1000
 
@@ -90,7 +91,7 @@ async def schedule(request: Request) -> JSONResponse:
     project, spider_name = _text(params, "project"), _text(params, "spider")
     try:
         priority = float(_text(params, "priority", required=False) or 0)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadRequest("priority is invalid: it must be a number") from None
     settings = {}
     for setting in params.get("setting", []):
@@ -229,10 +230,13 @@ async def _params(request: Request) -> Params:
         params[name].append(text)
     content_type = request.headers.get("content-type", "")
     if request.method == "POST" and content_type.startswith("multipart/form-data"):
+        # Read within the limit first: Starlette would spool any size of upload before a check.
+        request._body = await read_body(request, limit=MAX_EGG_BYTES + MAX_FORM_OVERHEAD)
         form = await request.form(max_files=4, max_fields=1000)
         for name, field in form.multi_items():
             params[name].append(await _upload_bytes(field) if isinstance(field, UploadFile) else field)
     elif request.method == "POST":
+        # An url-encoded egg takes up to three bytes for each of its own.
         body = await read_body(request, limit=3 * MAX_EGG_BYTES)
         for name, raw in _urlencoded(body):
             params[name].append(raw if name == "egg" else raw.decode("utf-8", errors="replace"))

@@ -13,7 +13,7 @@ from gateway.http import api_key_of
 async def page_screenshot(request: Request) -> Response:
     name: str = request.path_params["file_name"]
     index = name.removesuffix(".png")
-    if not name.endswith(".png") or not index.isdigit():
+    if not name.endswith(".png") or not index.isascii() or not index.isdigit() or len(index) > 9:
         raise NotFound("Screenshot not found")
     png = await platform_of(request).batches.screenshot(
         api_key_of(request), request.path_params["batch_id"], int(index)
