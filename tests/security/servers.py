@@ -1,14 +1,16 @@
 """The servers of the security tests: a site the attacker controls, and canaries the policy forbids.
 
 The attacker's site is the only address the operator allowlists. It serves pages the test writes,
-and answers ``/redirect?to=URL&code=N`` with that redirect. A canary listens on a loopback port the
-policy does not allow and counts every connection it gets: any connection at all is a breach.
+answers ``/redirect?to=URL&code=N`` with that redirect and ``/slow?seconds=N`` after a while. A
+canary listens on a loopback port the policy does not allow and counts every connection it gets:
+any connection at all is a breach.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
@@ -81,6 +83,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append(self.path)
         parts = urlsplit(self.path)
         query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        if parts.path == "/slow":
+            time.sleep(float(query.get("seconds", "1")))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body><p>slow</p></body></html>")
+            return
         if parts.path == "/redirect":
             self.send_response(int(query.get("code", "302")))
             self.send_header("Location", query["to"])
