@@ -24,8 +24,9 @@ from gateway.store.tables import api_keys, batch_pages, batch_records, batch_scr
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 4 * 1024 * 1024
-# One item larger than this stops the feed's ingestion (and is logged) rather than exhaust memory.
-MAX_LINE_BYTES = 256 * 1024 * 1024
+# An item larger than this is skipped (and logged) rather than read whole: ingestion goes on past it.
+# The page spiders keep their records below it (spiders_project.pipelines.MAX_RECORD_BYTES).
+MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 class FeedIngest:
@@ -43,10 +44,16 @@ class FeedIngest:
                 if len(data) < chunk:
                     return added
                 if chunk >= MAX_LINE_BYTES:
+                    end_of_line = await self._end_of_line(client, job, offset + len(data))
+                    if end_of_line is None:
+                        return added  # the line is not complete yet
                     log.error(
-                        "job %s: feed line at offset %d is over %d bytes", job.id, offset, MAX_LINE_BYTES
+                        "job %s: skipped a feed line of over %d bytes at %d", job.id, MAX_LINE_BYTES, offset
                     )
-                    return added
+                    if not await self._save(job, offset, end_of_line + 1, seq, []):
+                        return added
+                    offset, chunk = end_of_line + 1, CHUNK_BYTES
+                    continue
                 chunk *= 2
                 continue
             documents = _documents(data[:end], job.id)
@@ -57,6 +64,17 @@ class FeedIngest:
             added += len(documents)
             if len(data) < chunk:
                 return added
+
+    async def _end_of_line(self, client: ScrapydClient, job: Job, position: int) -> int | None:
+        """The offset of the first newline at or after ``position``, read a chunk at a time."""
+        while True:
+            data = await client.read_feed(job.project, job.spider_name, job.id, position, CHUNK_BYTES)
+            found = data.find(b"\n")
+            if found >= 0:
+                return position + found
+            if len(data) < CHUNK_BYTES:
+                return None
+            position += len(data)
 
     async def _save(
         self, job: Job, offset: int, new_offset: int, seq: int, documents: list[Document]

@@ -172,6 +172,16 @@ def _tracks_changes(crawler: Crawler) -> bool:
     return bool(getattr(scope, "track_changes", False))
 
 
+# What one record may carry (markdown, html, rawHtml, links, screenshot): the gateway reads a feed
+# line of up to gateway.feeds.MAX_LINE_BYTES.
+MAX_RECORD_BYTES = 40 * 1024 * 1024
+
+
+def _content_bytes(record: dict[str, Any]) -> int:
+    size = sum(len(record.get(name) or "") for name in ("markdown", "html", "rawHtml", "screenshot"))
+    return size + sum(len(link) + 3 for link in record.get("links") or ())
+
+
 class PageRecordPipeline:
     """The page record as it leaves the spider: only the formats the batch asked for."""
 
@@ -208,6 +218,15 @@ class PageRecordPipeline:
             # The gateway keeps the PNG and gives the record a URL for it instead.
             record["screenshot"] = base64.b64encode(page.screenshot).decode("ascii")
         record["metadata"] = item.metadata
+        if _content_bytes(record) > MAX_RECORD_BYTES:
+            # The feed carries one record a line; one this big becomes the page's error instead.
+            for name in ("markdown", "html", "rawHtml", "links", "screenshot"):
+                record.pop(name, None)
+            record |= {
+                "status": "failed",
+                "error_code": "TOO_LARGE",
+                "error": f"the page's record is larger than {MAX_RECORD_BYTES // (1024 * 1024)} MiB",
+            }
         if _tracks_changes(self.crawler):
             # What the next crawl of the site asks and compares with.
             record |= {

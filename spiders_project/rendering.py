@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DownloadCancelledError
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.page import PageMethod
 
@@ -33,6 +34,7 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._policy = policy_from_settings(crawler.settings)
+        self._crawler_settings = crawler.settings
         self._guards: dict[Upstream | None, BrowserGuard] = {}
         self.abort_request = _off_the_web
 
@@ -49,6 +51,17 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             guard = await self._guard(Upstream.from_playwright(kwargs["proxy"]))
             kwargs["proxy"] = {"server": guard.url}
         return await super()._create_browser_context(name, kwargs, spider)
+
+    async def _download_request(self, request: Any, spider: Any = None) -> Any:
+        response = await super()._download_request(request, spider)
+        limit = self._max_bytes(request)
+        if limit and len(response.body) > limit:
+            # A rendered page is capped like a downloaded one: its DOM, as the browser serialised it.
+            raise DownloadCancelledError(f"the rendered page is over the max size of {limit} bytes")
+        return response
+
+    def _max_bytes(self, request: Any) -> int:
+        return int(request.meta.get("download_maxsize", self._crawler_settings.getint("DOWNLOAD_MAXSIZE")))
 
     async def _guard(self, upstream: Upstream | None) -> BrowserGuard:
         if upstream not in self._guards:

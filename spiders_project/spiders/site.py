@@ -8,7 +8,6 @@ previous crawl's pages: it asks conditionally, and a 304 page reuses its known l
 
 from __future__ import annotations
 
-import gzip
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -18,11 +17,14 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from spiders_project.conversion import absolute_url, page_links, parse_html
 from spiders_project.fetching import (
+    MAX_PAGE_BYTES,
     PAGE_SPIDER_SETTINGS,
     PageSpider,
     failure_code,
@@ -139,8 +141,12 @@ class SiteSpider(PageSpider):
             return
         if body[:2] == b"\x1f\x8b":
             try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError):
+                # Capped as Scrapy caps its own decompression: a gzip bomb stops at the page limit.
+                body = gunzip(body, max_size=MAX_PAGE_BYTES)
+            except (OSError, EOFError, _DecompressionMaxSizeExceeded):
+                self.logger.info(
+                    "%s: not a gzip file, or larger than %d bytes unpacked", response.url, MAX_PAGE_BYTES
+                )
                 return
         try:
             sitemap = Sitemap(body)

@@ -80,6 +80,14 @@ def scrape(client: httpx.Client, urls: list[str], **options: Any) -> dict[str, A
     return {"id": batch_id, "status": status, "errors": errors}
 
 
+def wait_for_crawl(client: httpx.Client, crawl_id: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        status: dict[str, Any] = client.get(f"/v2/crawl/{crawl_id}").json()
+        return status if status["status"] in ("completed", "failed", "cancelled") else None
+
+    return wait_until(ended, timeout=120, interval=0.3, what=f"crawl {crawl_id}")
+
+
 def readable(client: httpx.Client) -> str:
     """Everything about its jobs a tenant can read: listings, each job, its items and its log."""
     texts = []

@@ -136,8 +136,14 @@ class AttackerSite:
         return self._server.requests
 
     def page(self, path: str, html: str, status: int = 200, content_type: str = "text/html") -> str:
-        self._server.pages[path] = (status, content_type, html.encode())
+        return self.serve(path, html.encode(), content_type, status)
+
+    def serve(self, path: str, body: bytes, content_type: str, status: int = 200) -> str:
+        self._server.pages[path] = (status, content_type, body)
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def forget(self, path: str) -> None:
+        self._server.pages.pop(path, None)
 
     def redirect(self, to: str, code: int = 302) -> str:
         from urllib.parse import quote

@@ -11,8 +11,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.harness import Gateway, wait_for_status, wait_until
-from tests.security.conftest import readable, scrape
+from tests.harness import Gateway, wait_for_status
+from tests.security.conftest import readable, scrape, wait_for_crawl
 from tests.security.servers import CANARY_BODY, AttackerSite, Canary
 
 LOCAL_FILE_MARKER = "root:x:0:0"
@@ -73,14 +73,6 @@ def test_a_site_crawl_redirected_to_local_files_reads_none(
         assert LOCAL_FILE_MARKER not in text
         assert "SCRAPYD" not in text
         assert "GATEWAY_" not in text
-
-
-def wait_for_crawl(client: httpx.Client, crawl_id: str) -> dict[str, object]:
-    def ended() -> dict[str, object] | None:
-        status: dict[str, object] = client.get(f"/v2/crawl/{crawl_id}").json()
-        return status if status["status"] in ("completed", "failed", "cancelled") else None
-
-    return wait_until(ended, timeout=120, interval=0.3, what=f"crawl {crawl_id}")
 
 
 @pytest.mark.parametrize(

@@ -37,3 +37,18 @@ class StubbornSpider(scrapy.Spider):
     async def start(self):
         yield {"started": True}
         time.sleep(600)  # noqa: ASYNC251 - blocking the reactor is the point
+
+
+class BloatedSpider(scrapy.Spider):
+    """One item too large for any feed line the gateway reads, between two ordinary ones."""
+
+    name = "bloated"
+
+    def __init__(self, mib="70", **kwargs):
+        super().__init__(**kwargs)
+        self.mib = int(mib)
+
+    async def start(self):
+        yield {"n": 1}
+        yield {"n": 2, "blob": "x" * (self.mib * 1024 * 1024)}
+        yield {"n": 3}
