@@ -90,6 +90,10 @@ class Settings(BaseModel):
     # Cron times missed while no gateway ran still fire, late, if they are at most this old; after
     # a longer outage a schedule fires once for all it missed.
     schedule_grace_seconds: float = Field(600.0, ge=0)
+    # Fairness on shared nodes: jobs of one tenant on nodes at once (more wait their turn), and the
+    # longest a job may run before it is stopped (0: no limit).
+    max_jobs_per_tenant: int = Field(4, ge=1)
+    max_job_seconds: float = Field(6 * 3600.0, ge=0)
     # Proxy pools; GATEWAY_PROXY_POOLS takes them as JSON, a config file as [[proxy_pools]] tables.
     proxy_pools: tuple[ProxyPool, ...] = ()
 

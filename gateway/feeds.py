@@ -33,9 +33,26 @@ class FeedIngest:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    async def out_of_credits(self, job: Job) -> bool:
+        """Whether the key that pays for this item job has spent its credits (batches pay up front)."""
+        if job.batch_id is not None or job.api_key_id is None:
+            return False
+        query = select(api_keys.c.credits_limit, api_keys.c.credits_used).where(
+            api_keys.c.id == job.api_key_id
+        )
+        async with self._store.read() as db:
+            row = (await db.execute(query)).first()
+        return row is not None and row.credits_limit is not None and row.credits_used >= row.credits_limit
+
     async def ingest(self, client: ScrapydClient, job: Job) -> int:
-        """Take every complete line past the job's offset; returns how many items were added."""
+        """Take every complete line past the job's offset; returns how many items were added.
+
+        Once the key's credits are spent, no more of an item job's feed is taken: the chunk that
+        spent them is the most it can overrun by.
+        """
         offset, seq, added = job.feed_offset, job.items_scraped, 0
+        if await self.out_of_credits(job):
+            return 0
         chunk = CHUNK_BYTES
         while True:
             data = await client.read_feed(job.project, job.spider_name, job.id, offset, chunk)

@@ -209,12 +209,14 @@ class JobService:
         nodes: NodePool,
         catalog: SpiderCatalog,
         job_settings: Mapping[str, str] | None = None,
+        max_jobs_per_tenant: int | None = None,
     ) -> None:
         self._store = store
         self._nodes = nodes
         self._catalog = catalog
         # Settings every job's process gets from the platform, over the job's own (the egress policy).
         self._job_settings = dict(job_settings or {})
+        self._max_jobs_per_tenant = max_jobs_per_tenant
         # Ids of jobs whose schedule call is under way in this process.
         self.sending: set[str] = set()
 
@@ -247,7 +249,8 @@ class JobService:
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         job_id = job_id or uuid.uuid4().hex
-        client = await self._pick_node()
+        # Beyond its tenant's share of the nodes a job waits, undispatched, for the sync to send it.
+        client = await self._pick_node() if await self.has_room(key.tenant_id) else None
         now = datetime.now(UTC)
         async with self._store.write() as db:
             if (await db.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first() is not None:
@@ -308,6 +311,34 @@ class JobService:
                     await db.execute(update(jobs).where(jobs.c.id == job.id).values(dispatched_at=None))
         finally:
             self.sending.discard(job.id)
+
+    async def has_room(self, tenant_id: str) -> bool:
+        """Whether the tenant has fewer jobs on nodes than ``max_jobs_per_tenant``."""
+        if self._max_jobs_per_tenant is None:
+            return True
+        query = (
+            select(func.count())
+            .select_from(jobs)
+            .where(
+                jobs.c.tenant_id == tenant_id, jobs.c.settled.is_(False), jobs.c.dispatched_at.is_not(None)
+            )
+        )
+        async with self._store.read() as db:
+            return int((await db.execute(query)).scalar_one()) < self._max_jobs_per_tenant
+
+    async def stop(self, job: Job, reason: str) -> bool:
+        """Stop a job the platform will not let go on (credits spent, run time over): the normal
+        cancel path (a graceful signal, then a kill), ending as ``cancelled`` with ``reason`` as its
+        error. False if it ended, or a cancel came, first."""
+        async with self._store.write() as db:
+            result = await db.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.settled.is_(False), jobs.c.cancel_requested_at.is_(None))
+                .values(cancel_requested_at=datetime.now(UTC), error=reason)
+            )
+        if result.rowcount == 1:
+            log.info("job %s stopped: %s", job.id, reason)
+        return bool(result.rowcount == 1)
 
     async def get(self, key: ApiKey, job_id: str) -> Job:
         """The key's tenant's job; another tenant's job is not found, exactly like a missing one."""

@@ -61,7 +61,11 @@ class Platform:
         self.deployments = Deployments(self.store, self.nodes, self.catalog, data_dir / "eggs")
         batch_policy = _batch_policy(settings, nodes)
         self.jobs = JobService(
-            self.store, self.nodes, self.catalog, job_settings=_egress_settings(settings, batch_policy)
+            self.store,
+            self.nodes,
+            self.catalog,
+            job_settings=_egress_settings(settings, batch_policy),
+            max_jobs_per_tenant=settings.max_jobs_per_tenant,
         )
         self.batches = BatchService(self.store, self.jobs, self.catalog, batch_policy)
         self.batch_progress = BatchProgress(self.store, self.batches, self.keys, batch_policy)
@@ -85,6 +89,7 @@ class Platform:
             SyncPolicy(
                 cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
                 node_lost_after=timedelta(seconds=settings.node_lost_after_seconds),
+                max_run=timedelta(seconds=settings.max_job_seconds) if settings.max_job_seconds else None,
             ),
         )
         self.first_admin_key: str | None = None

@@ -52,6 +52,8 @@ class _Listing:
 class SyncPolicy:
     cancel_grace: timedelta = timedelta(seconds=10)
     node_lost_after: timedelta = timedelta(seconds=30)
+    # The longest a job may run before it is stopped; None: no limit.
+    max_run: timedelta | None = None
 
 
 class JobSync:
@@ -166,7 +168,10 @@ class JobSync:
             # Only a pending job becomes running: a cancel may have landed since this tick began.
             await self._update(job, only_if=JobStatus.PENDING, status=JobStatus.RUNNING)
         await self._feeds.ingest(client, job)
-        if job.cancel_requested_at is None or job.kill_sent_at is not None:
+        if job.cancel_requested_at is None:
+            await self._stop_if_over(job, now)
+            return
+        if job.kill_sent_at is not None:
             return
         if job.term_sent_at is None:
             await client.cancel(job.project, job.id, signal="TERM")
@@ -175,6 +180,16 @@ class JobSync:
             log.info("job %s outlived its cancel grace period: killing it", job.id)
             await client.cancel(job.project, job.id, signal="KILL")
             await self._update(job, kill_sent_at=now)
+
+    async def _stop_if_over(self, job: Job, now: datetime) -> None:
+        """Stop a job whose key's credits ran out, or that ran past its limit (signalled next tick)."""
+        if await self._feeds.out_of_credits(job):
+            await self._job_service.stop(job, "stopped: the key's credits ran out")
+            return
+        limit = self._policy.max_run
+        if limit is not None and job.started_at is not None and now - job.started_at > limit:
+            seconds = int(limit.total_seconds())
+            await self._job_service.stop(job, f"stopped: it ran longer than the {seconds} s a job may run")
 
     async def _settle_ended(self, client: ScrapydClient, job: Job, *, lost: bool) -> None:
         await self._feeds.ingest(client, job)
@@ -203,6 +218,8 @@ class JobSync:
             await self._settle(job, JobOutcome(), f"scrapyd refused the job: {exc.message}")
 
     async def _dispatch(self, job: Job) -> None:
+        if not await self._job_service.has_room(job.tenant_id):
+            return  # its tenant's share of the nodes is taken: it waits its turn
         try:
             client = await self._nodes.pick()
         except NodeUnreachable:
@@ -234,7 +251,7 @@ class JobSync:
             # Read again inside the transaction: a cancel may have come in since the tick began.
             row = (
                 await db.execute(
-                    select(jobs.c.cancel_requested_at, jobs.c.started_at, jobs.c.settled)
+                    select(jobs.c.cancel_requested_at, jobs.c.started_at, jobs.c.settled, jobs.c.error)
                     .where(jobs.c.id == job.id)
                     .with_for_update()
                 )
@@ -242,6 +259,8 @@ class JobSync:
             if row is None or row.settled:
                 return
             status, error = _final_status(row.cancel_requested_at is not None, outcome, vanished)
+            if status == JobStatus.CANCELLED:
+                error = row.error  # why the platform stopped it, if it did
             await db.execute(
                 update(jobs)
                 .where(jobs.c.id == job.id)

@@ -82,7 +82,8 @@ def test_rate_limits_are_per_key(gateway: Gateway) -> None:
 def test_spent_credits_answer_402_for_new_work(gateway: Gateway, testbed: str) -> None:
     with gateway.client(gateway.create_key("metered", credits=5)) as client:
         job_id = start_job(client, "ticker", count=8, interval=0)
-        assert wait_for_status(client, job_id, "finished")["items_scraped"] == 8
+        # The chunk of the feed that spends the credits is taken whole; nothing after it.
+        assert 5 <= wait_for_status(client, job_id, "finished", "cancelled")["items_scraped"] <= 8
 
         response = client.post("/api/v1/jobs", json={"spider_name": "ticker"})
 
