@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 import spiders_project
 from gateway.eggs import build_egg, read_egg
@@ -84,12 +84,17 @@ class Deployments:
         await self._catalog.refresh_quietly(project)
 
     async def deploy_builtin(self) -> str | None:
-        """Deploy the platform's own project unless its newest version already has these sources."""
+        """Deploy the platform's own project unless its newest version already has these sources and
+        this gateway's store knows it (another gateway may have deployed it to a shared node)."""
         package_dir = Path(spiders_project.__file__).parent
         egg = build_egg(package_dir, f"{BUILTIN_PROJECT}.settings")
         fingerprint = read_egg(egg).sha256[:12]
         versions = await self._nodes.first.list_versions(BUILTIN_PROJECT)
-        if versions and versions[-1].endswith(fingerprint):
+        if (
+            versions
+            and versions[-1].endswith(fingerprint)
+            and await self._stored(BUILTIN_PROJECT, versions[-1])
+        ):
             await self._catalog.refresh_quietly(BUILTIN_PROJECT)
             return None
         # Time first, so scrapyd's "newest version" ordering matches deployment order.
@@ -97,6 +102,11 @@ class Deployments:
         await self.add_version(BUILTIN_PROJECT, version, egg)
         log.info("deployed %s version %s", BUILTIN_PROJECT, version)
         return version
+
+    async def _stored(self, project: str, version: str) -> bool:
+        query = select(eggs.c.version).where(eggs.c.project == project, eggs.c.version == version)
+        async with self._store.read() as db:
+            return (await db.execute(query)).first() is not None
 
     async def _on_every_node(self, action: Callable[[ScrapydClient], Awaitable[None]]) -> None:
         found_anywhere = False

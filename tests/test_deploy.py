@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import TESTBED, deploy_testbed, scrapyd_deploy
 from tests.harness import Gateway, ScrapydNode, start_job, wait_for_status, wait_until
 
-TESTBED_SPIDERS = ["broken_init", "broken_start", "echo", "hard_exit", "stubborn", "ticker"]
+TESTBED_SPIDERS = ["bloated", "broken_init", "broken_start", "echo", "hard_exit", "stubborn", "ticker"]
 SCRAPYD_DEPLOY = Path(sys.executable).parent / "scrapyd-deploy"
 
 
@@ -58,7 +58,7 @@ def test_scrapyd_deploy_deploys_a_project_whose_spiders_then_run_by_name(
     answer = json.loads(result.stdout)
     assert answer["status"] == "ok"
     assert answer["project"] == "shelf"
-    assert answer["spiders"] == 6
+    assert answer["spiders"] == len(TESTBED_SPIDERS)
     with gateway.client(gateway.create_key("author")) as client:
         spiders = [spider for spider in client.get("/api/v1/spiders").json() if spider["project"] == "shelf"]
         assert sorted(spider["name"] for spider in spiders) == TESTBED_SPIDERS
@@ -129,7 +129,7 @@ def test_an_url_encoded_egg_deploys_like_scrapydweb_sends_it(gateway: Gateway, t
             "/addversion.json", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
         )
         assert response.status_code == 200, response.text
-        assert response.json()["spiders"] == 6
+        assert response.json()["spiders"] == len(TESTBED_SPIDERS)
         assert "encoded" in admin.get("/listprojects.json").json()["projects"]
 
 

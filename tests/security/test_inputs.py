@@ -107,7 +107,12 @@ def _declared_only(gateway: Gateway, length: int) -> bytes:
     )
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as connection:
         connection.sendall(head.encode())
-        return connection.recv(65536)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.endswith(b"}"):
+                break
+        return answer
 
 
 def test_upload_bodies_are_bounded_while_they_stream(platform: Gateway) -> None:
