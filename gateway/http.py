@@ -126,7 +126,16 @@ class ApiKeyMiddleware:
         self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._public(scope["path"]) or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        if self._public(scope["path"]):
+            # No key to count against: requests without one share a budget per client address.
+            client = scope.get("client") or ("unknown", 0)
+            retry_after = self.limiter.acquire(f"anonymous:{client[0]}", self.default_rate)
+            if retry_after is not None:
+                await error_response(scope["path"], RateLimited(retry_after))(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         request = Request(scope)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import deploy_testbed
@@ -66,3 +67,17 @@ def test_a_tenant_gets_its_share_of_the_nodes_and_no_job_runs_forever(fair_platf
     assert others_ran_while_greedy_waited
     assert stopped["status"] == "cancelled"
     assert stopped["error"] == "stopped: it ran longer than the 4 s a job may run"
+
+
+def test_requests_without_a_key_have_a_rate_limit(tmp_path: Path, node: ScrapydNode) -> None:
+    platform = Gateway(tmp_path / "gateway", node, env={"GATEWAY_RATE_LIMIT_PER_MINUTE": "30"})
+    platform.start()
+    try:
+        answers = [httpx.get(f"{platform.url}/internal/batches/x/inputs?token=guess") for _ in range(40)]
+    finally:
+        platform.stop()
+
+    limited = [answer for answer in answers if answer.status_code == 429]
+    assert limited
+    assert all(answer.status_code in (404, 429) for answer in answers)
+    assert int(limited[0].headers["Retry-After"]) >= 1
