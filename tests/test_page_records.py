@@ -167,6 +167,10 @@ def test_address_policy_refuses_private_addresses_unless_allowed() -> None:
         ("nat64", 80, "64:ff9b::7f00:1"),
         ("sixtofour", 80, "2002:a00:1::"),
         ("compatible", 80, "::127.0.0.1"),
+        ("translated", 80, "::ffff:0:7f00:1"),
+        ("site-local", 80, "fec0::1"),
+        ("local-nat64", 80, "64:ff9b:1::a00:1"),
+        ("shared", 80, "100.64.0.1"),
         ("mixed", 80, "93.184.215.14"),
     ]:
         with pytest.raises(BlockedAddress):

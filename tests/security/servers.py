@@ -88,7 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.end_headers()
-            self.wfile.write(b"<html><body><p>slow</p></body></html>")
+            self.wfile.write(
+                b'<html><body><div class="quote"><span class="text">slow</span></div></body></html>'
+            )
             return
         if parts.path == "/redirect":
             self.send_response(int(query.get("code", "302")))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import Gateway, ScrapydNode, wait_until
+from tests.harness import Gateway, ScrapydNode, start_job, wait_for_status, wait_until
 from tests.security.conftest import PROXY_SECRET, readable, scrape
 from tests.security.servers import AttackerSite
 
@@ -53,3 +53,15 @@ def test_spider_processes_hold_no_secrets_and_tenants_see_none(
     for secret in (token, node_password, PROXY_SECRET):
         assert secret not in seen
         assert secret not in scrapyd_log
+
+
+def test_no_spider_runs_scrapys_remote_control_console(gateway: Gateway, testbed: str) -> None:
+    # The testbed project leaves TELNETCONSOLE_ENABLED at Scrapy's default (on).
+    with gateway.client(gateway.create_key("console")) as client:
+        job_id = start_job(client, "echo", project=testbed, word="hi")
+        wait_for_status(client, job_id, "finished")
+        log = client.get(f"/api/v1/jobs/{job_id}/log").text
+
+    assert "Spider closed" in log
+    assert "Telnet console listening" not in log
+    assert "TelnetConsole" not in log

@@ -2,4 +2,3 @@ BOT_NAME = "testbed"
 SPIDER_MODULES = ["testbed.spiders"]
 NEWSPIDER_MODULE = "testbed.spiders"
 ROBOTSTXT_OBEY = False
-TELNETCONSOLE_ENABLED = False
