@@ -109,6 +109,7 @@ def create_app(platform: Platform) -> Starlette:
                 default_rate_per_minute=platform.settings.rate_limit_per_minute,
                 public_paths=PUBLIC_PATHS,
                 public_prefixes=(internal.INTERNAL_PREFIX,),
+                unlimited_prefixes=(internal.INTERNAL_PREFIX,),
             ),
         ],
         exception_handlers={

@@ -51,10 +51,10 @@ class FeedIngest:
         spent them is the most it can overrun by.
         """
         offset, seq, added = job.feed_offset, job.items_scraped, 0
-        if await self.out_of_credits(job):
-            return 0
         chunk = CHUNK_BYTES
         while True:
+            if await self.out_of_credits(job):
+                return added
             data = await client.read_feed(job.project, job.spider_name, job.id, offset, chunk)
             end = data.rfind(b"\n")
             if end < 0:

@@ -166,6 +166,39 @@ USER_SETTINGS = frozenset(
 )
 
 
+# Numeric settings a user key may give, and the range each must stay in, so that no job takes more
+# of a shared node than the platform's own spiders would (0 means "no limit" to Scrapy for some).
+USER_SETTING_RANGES: dict[str, tuple[float, float]] = {
+    "CONCURRENT_ITEMS": (1, 200),
+    "CONCURRENT_REQUESTS": (1, 64),
+    "CONCURRENT_REQUESTS_PER_DOMAIN": (1, 64),
+    "DOWNLOAD_MAXSIZE": (1, 10 * 1024 * 1024),
+    "DOWNLOAD_WARNSIZE": (0, 10 * 1024 * 1024),
+    "DOWNLOAD_TIMEOUT": (1, 600),
+    "DOWNLOAD_DELAY": (0, 3600),
+    "AUTOTHROTTLE_MAX_DELAY": (0, 3600),
+    "AUTOTHROTTLE_START_DELAY": (0, 3600),
+    "AUTOTHROTTLE_TARGET_CONCURRENCY": (0.1, 64),
+    "REDIRECT_MAX_TIMES": (0, 20),
+    "RETRY_TIMES": (0, 10),
+    "CLOSESPIDER_TIMEOUT": (0, 86400),
+    "CLOSESPIDER_TIMEOUT_NO_ITEM": (0, 86400),
+}
+
+
+def _check_user_setting(name: str, value: str) -> None:
+    bounds = USER_SETTING_RANGES.get(name)
+    if bounds is None:
+        return
+    low, high = bounds
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"setting {name} must be a number") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise BadRequest(f"setting {name} must be from {low:g} to {high:g} for user keys")
+
+
 def check_text(value: str, what: str) -> None:
     """A value that reaches a spider's argv: no NUL (the kernel would cut it there), valid UTF-8."""
     if "\x00" in value:
@@ -187,6 +220,8 @@ def check_settings(settings: Mapping[str, str], *, admin: bool) -> dict[str, str
         check_text(value, f"setting {name}")
         if len(value.encode("utf-8")) > MAX_SETTING_BYTES:
             raise BadRequest(f"setting {name} is longer than {MAX_SETTING_BYTES // 1024} KiB")
+        if not admin:
+            _check_user_setting(name, value)
     return dict(settings)
 
 
@@ -249,12 +284,15 @@ class JobService:
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         job_id = job_id or uuid.uuid4().hex
-        # Beyond its tenant's share of the nodes a job waits, undispatched, for the sync to send it.
-        client = await self._pick_node() if await self.has_room(key.tenant_id) else None
+        client = await self._pick_node()
         now = datetime.now(UTC)
         async with self._store.write() as db:
             if (await db.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first() is not None:
                 raise Conflict(f"a job with id {job_id} exists already")
+            # Beyond its tenant's share of the nodes a job waits, undispatched, for the sync to send
+            # it; counted in the write transaction, so concurrent starts cannot all squeeze in.
+            if client is not None and not await self._has_room(db, key.tenant_id):
+                client = None
             await db.execute(
                 insert(jobs).values(
                     id=job_id,
@@ -314,17 +352,19 @@ class JobService:
 
     async def has_room(self, tenant_id: str) -> bool:
         """Whether the tenant has fewer jobs on nodes than ``max_jobs_per_tenant``."""
+        async with self._store.read() as db:
+            return await self._has_room(db, tenant_id)
+
+    async def _has_room(self, db: Any, tenant_id: str) -> bool:
         if self._max_jobs_per_tenant is None:
             return True
         query = (
             select(func.count())
             .select_from(jobs)
-            .where(
-                jobs.c.tenant_id == tenant_id, jobs.c.settled.is_(False), jobs.c.dispatched_at.is_not(None)
-            )
+            .where(jobs.c.tenant_id == tenant_id, jobs.c.settled.is_(False))
+            .where(jobs.c.dispatched_at.is_not(None))
         )
-        async with self._store.read() as db:
-            return int((await db.execute(query)).scalar_one()) < self._max_jobs_per_tenant
+        return int((await db.execute(query)).scalar_one()) < self._max_jobs_per_tenant
 
     async def stop(self, job: Job, reason: str) -> bool:
         """Stop a job the platform will not let go on (credits spent, run time over): the normal

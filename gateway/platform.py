@@ -197,10 +197,10 @@ def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
 
 def _egress_settings(settings: Settings, policy: BatchPolicy) -> dict[str, str]:
     """What every job's spider process is given for its egress guard (``node.egress``): the batch
-    policy, plus the proxies of the pools, which the spiders connect to on the operator's word."""
+    policy, and the proxies of the pools, which spiders connect to but no URL may lead to."""
     entries = policy.addresses.to_entries()
     proxies = {"{}:{}".format(*_endpoint(url)) for pool in settings.proxy_pools for url in pool.urls}
-    entries["allowed"] = sorted(set(entries["allowed"]) | proxies)
+    entries["proxies"] = sorted(proxies)
     return {POLICY_SETTING: json.dumps(entries, separators=(",", ":"))}
 
 

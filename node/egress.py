@@ -32,7 +32,14 @@ from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
-from spiders_project.addresses import AddressPolicy, BlockedAddress, UnresolvedHost, resolve, url_endpoint
+from spiders_project.addresses import (
+    AddressPolicy,
+    BlockedAddress,
+    UnresolvedHost,
+    normal_host,
+    resolve,
+    url_endpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,8 @@ POLICY_SETTING = "EGRESS_POLICY"
 RESOLVER = "node.egress.GuardedResolver"
 ADDON = "node.egress.EgressGuard"
 MIDDLEWARE = "node.egress.EgressMiddleware"
+PROXY_MIDDLEWARE = "node.egress.ProxyCheckMiddleware"
+MEMORY_LIMIT_MB = 2048
 # Schemes whose handlers read files or reach the network outside the guarded resolver.
 _OFF_NETWORK_SCHEMES = ("file", "data", "s3", "ftp")
 
@@ -57,7 +66,9 @@ def policy_from_settings(settings: BaseSettings) -> AddressPolicy:
     if not text:
         return AddressPolicy()
     entries = json.loads(text) if isinstance(text, str) else dict(text)
-    return AddressPolicy.from_entries(entries.get("allowed", ()), entries.get("denied", ()))
+    return AddressPolicy.from_entries(
+        entries.get("allowed", ()), entries.get("denied", ()), entries.get("proxies", ())
+    )
 
 
 @implementer(IHostResolution)
@@ -112,12 +123,10 @@ class GuardedResolver:
         return resolution
 
     def _allows(self, host: str, port: int, address: str) -> bool:
-        if port:
-            return self.policy.allows(host, port, address)
-        # Twisted looks up without a port only for connectTCP by name, which Scrapy uses for the
-        # tunnels to proxies: a public address, or one an allowlisted endpoint names on any port.
-        ports = {p for h, p in self.policy.allowed_endpoints if h in (host.lower(), address)}
-        return any(self.policy.allows(host, p, address) for p in ports | {0})
+        """An allowed target, or one of the pools' proxies (connections to those are Scrapy's own).
+
+        Port 0 is Twisted's connectTCP by name, which Scrapy uses only for tunnels to proxies."""
+        return self.policy.is_proxy(host, port, address) or self.policy.allows(host, port, address)
 
 
 class EgressGuard:
@@ -127,8 +136,16 @@ class EgressGuard:
         handlers = settings["DOWNLOAD_HANDLERS"]
         for scheme in _OFF_NETWORK_SCHEMES:
             handlers.set(scheme, None, priority="cmdline")
-        settings["DOWNLOADER_MIDDLEWARES"].set(MIDDLEWARE, 50, priority="cmdline")
+        middlewares = settings["DOWNLOADER_MIDDLEWARES"]
+        middlewares.set(MIDDLEWARE, 50, priority="cmdline")
+        # After HttpProxyMiddleware (750): whatever set a request's proxy, it must be a pool's.
+        middlewares.set(PROXY_MIDDLEWARE, 760, priority="cmdline")
+        # No console to drive the process from inside the machine: telnet, nor remote control.
         settings.set("TELNETCONSOLE_ENABLED", False, priority="cmdline")
+        settings.set("REMOTE_CONTROL_ENABLED", False, priority="cmdline")
+        # A crawl that outgrows its share of the node's memory closes (memusage_exceeded).
+        settings.set("MEMUSAGE_ENABLED", True, priority="addon")
+        settings.set("MEMUSAGE_LIMIT_MB", MEMORY_LIMIT_MB, priority="addon")
 
 
 class EgressMiddleware:
@@ -158,7 +175,33 @@ class EgressMiddleware:
         return self._resolved[key]
 
 
+class ProxyCheckMiddleware:
+    """Refuses a request routed through a proxy that is not one of the pools' (an egg's spider may
+    take ``meta['proxy']`` from an argument): the resolver lets through only connections to those."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.policy = policy_from_settings(crawler.settings)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ProxyCheckMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        proxy = request.meta.get("proxy")
+        if not proxy:
+            return
+        try:
+            host, port = url_endpoint(proxy if "://" in proxy else f"http://{proxy}")
+        except BlockedAddress as exc:
+            raise BlockedRequest(f"the request's proxy: {exc}") from None
+        if (normal_host(host), port) not in self.policy.proxy_endpoints:
+            raise BlockedRequest("the request's proxy is not one of the platform's proxy pools")
+
+
 def crawl_arguments(project_addons: dict[str, Any]) -> list[str]:
     """The ``-s`` options ``node.runner`` adds last to every crawl, so that nothing overrides them."""
     addons = {**project_addons, ADDON: 0}
-    return ["-s", f"TWISTED_DNS_RESOLVER={RESOLVER}", "-s", f"ADDONS={json.dumps(addons)}"]
+    return [
+        *("-s", f"TWISTED_DNS_RESOLVER={RESOLVER}", "-s", f"DNS_RESOLVER={RESOLVER}"),
+        *("-s", f"ADDONS={json.dumps(addons)}"),
+    ]

@@ -29,6 +29,8 @@ log = Logger()
 _WITHHELD_PREFIXES = ("SCRAPYD_", "GATEWAY_")
 _WITHHELD_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY", "DATABASE_URL")
 _KEPT = frozenset({"SCRAPYD_EGG_VERSION"})
+# Proxies come from the operator's pools, never from the node's environment (Scrapy would use them).
+_PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
 # Linux caps one argv string at 128 KiB and all of argv and the environment at about 2 MiB.
 MAX_ARGUMENT_BYTES = 128 * 1024
 MAX_ARGV_BYTES = 1024 * 1024
@@ -39,6 +41,8 @@ def spider_environment(env: Mapping[str, str]) -> dict[str, str]:
         upper = name.upper()
         if upper in _KEPT:
             return False
+        if upper in _PROXY_VARIABLES:
+            return True
         return upper.startswith(_WITHHELD_PREFIXES) or any(word in upper for word in _WITHHELD_WORDS)
 
     return {name: value for name, value in env.items() if not withheld(name)}

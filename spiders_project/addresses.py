@@ -71,10 +71,14 @@ class AddressPolicy:
     allowed_networks: tuple[Network, ...] = ()
     allowed_endpoints: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     denied_endpoints: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+    # The pools' proxies: spiders connect to them, but no tenant's URL may lead there.
+    proxy_endpoints: frozenset[tuple[str, int]] = field(default_factory=frozenset)
 
     @classmethod
-    def from_entries(cls, allowed: Iterable[str] = (), denied: Iterable[str] = ()) -> AddressPolicy:
-        """``allowed``: ``host:port`` or CIDR entries; ``denied``: ``host:port`` entries."""
+    def from_entries(
+        cls, allowed: Iterable[str] = (), denied: Iterable[str] = (), proxies: Iterable[str] = ()
+    ) -> AddressPolicy:
+        """``allowed``: ``host:port`` or CIDR entries; ``denied`` and ``proxies``: ``host:port`` entries."""
         networks: list[Network] = []
         endpoints: set[tuple[str, int]] = set()
         for entry in allowed:
@@ -89,6 +93,7 @@ class AddressPolicy:
             allowed_networks=tuple(networks),
             allowed_endpoints=frozenset(endpoints),
             denied_endpoints=frozenset(_host_port(entry) for entry in denied if entry.strip()),
+            proxy_endpoints=frozenset(_host_port(entry) for entry in proxies if entry.strip()),
         )
 
     def to_entries(self) -> dict[str, list[str]]:
@@ -96,6 +101,7 @@ class AddressPolicy:
             "allowed": [str(network) for network in self.allowed_networks]
             + [f"{host}:{port}" for host, port in sorted(self.allowed_endpoints)],
             "denied": [f"{host}:{port}" for host, port in sorted(self.denied_endpoints)],
+            "proxies": [f"{host}:{port}" for host, port in sorted(self.proxy_endpoints)],
         }
 
     def check(self, host: str, port: int, addresses: Iterable[str]) -> None:
@@ -115,13 +121,18 @@ class AddressPolicy:
         except ValueError:
             raise BlockedAddress(f"{host} resolves to something that is not an address") from None
         endpoints = {(host, port), (str(address), port)}
-        if endpoints & self.denied_endpoints:
+        if endpoints & (self.denied_endpoints | self.proxy_endpoints):
             raise BlockedAddress(f"{host}:{port} is the platform's own service")
         if _is_public(address):
             return
         if endpoints & self.allowed_endpoints or any(address in network for network in self.allowed_networks):
             return
         raise BlockedAddress(f"{host} resolves to a non-public address ({address})")
+
+    def is_proxy(self, host: str, port: int, address: str) -> bool:
+        """Whether ``host`` (at ``address``) on ``port`` is a pool's proxy; port 0: on any port."""
+        names = {normal_host(host), address}
+        return any(name in names and port in (0, proxy_port) for name, proxy_port in self.proxy_endpoints)
 
     def allows(self, host: str, port: int, text: str) -> bool:
         try:

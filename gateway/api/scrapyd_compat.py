@@ -25,7 +25,8 @@ from gateway.jobs import Job, JobStatus
 from gateway.scrapyd import NodeUnreachable, ScrapydError, iterate_body
 
 Params = dict[str, list[Any]]
-MAX_FORM_OVERHEAD = 1024 * 1024
+# Every form but an egg upload is small: its fields are names, ids and spider arguments.
+MAX_FORM_BYTES = 1024 * 1024
 _OWN_SCHEDULE_FIELDS = ("project", "spider", "_version", "jobid", "priority", "setting")
 ITEMS_PAGE = 1000
 
@@ -229,15 +230,20 @@ async def _params(request: Request) -> Params:
     for name, text in request.query_params.multi_items():
         params[name].append(text)
     content_type = request.headers.get("content-type", "")
+    limit = MAX_FORM_BYTES
+    if request.url.path.endswith("/addversion.json"):
+        # An egg (add_version has checked the key is an admin's): multipart, or url-encoded, which
+        # takes up to three bytes for each of the egg's own.
+        multipart = content_type.startswith("multipart/form-data")
+        limit = MAX_EGG_BYTES + MAX_FORM_BYTES if multipart else 3 * MAX_EGG_BYTES
     if request.method == "POST" and content_type.startswith("multipart/form-data"):
         # Read within the limit first: Starlette would spool any size of upload before a check.
-        request._body = await read_body(request, limit=MAX_EGG_BYTES + MAX_FORM_OVERHEAD)
+        request._body = await read_body(request, limit=limit)
         form = await request.form(max_files=4, max_fields=1000)
         for name, field in form.multi_items():
             params[name].append(await _upload_bytes(field) if isinstance(field, UploadFile) else field)
     elif request.method == "POST":
-        # An url-encoded egg takes up to three bytes for each of its own.
-        body = await read_body(request, limit=3 * MAX_EGG_BYTES)
+        body = await read_body(request, limit=limit)
         for name, raw in _urlencoded(body):
             params[name].append(raw if name == "egg" else raw.decode("utf-8", errors="replace"))
     return params

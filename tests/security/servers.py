@@ -161,3 +161,29 @@ class AttackerSite:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class UdpCanary:
+    """A UDP socket on loopback that counts the datagrams it gets (STUN, TURN, QUIC...)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.datagrams = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> UdpCanary:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                self._socket.recv(65536)
+            except OSError:
+                return
+            self.datagrams += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.security.conftest import scrape
-from tests.security.servers import CANARY_BODY, AttackerSite, Canary
+from tests.security.servers import CANARY_BODY, AttackerSite, Canary, UdpCanary
 
 RENDERED = {"waitFor": 2500, "formats": ["markdown", "rawHtml", "screenshot"]}
 
@@ -87,3 +87,21 @@ def test_a_rendered_redirect_to_the_platform_itself_is_refused(
     assert result["status"]["data"] == []
     assert len(result["errors"]["errors"]) == 2
     assert "node_name" not in repr(result)
+
+
+def test_the_browser_sends_no_udp_of_its_own(tenant: httpx.Client, attacker: AttackerSite) -> None:
+    with UdpCanary() as canary:
+        turn = f"turn:127.0.0.1:{canary.port}?transport=udp"
+        page = attacker.page(
+            "/webrtc",
+            f"""<p>webrtc</p><script>
+            const pc = new RTCPeerConnection({{iceServers: [
+              {{urls: "stun:127.0.0.1:{canary.port}"}},
+              {{urls: "{turn}", username: "u", credential: "c"}}]}});
+            pc.createDataChannel("x");
+            pc.createOffer().then(offer => pc.setLocalDescription(offer));
+            </script>""",
+        )
+        scrape(tenant, [page], **RENDERED)
+
+        assert canary.datagrams == 0

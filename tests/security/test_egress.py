@@ -144,3 +144,15 @@ def test_the_quotes_spider_obeys_the_policy(tenant: httpx.Client, canary: Canary
     text = readable(tenant)
     assert LOCAL_FILE_MARKER not in text
     assert CANARY_BODY not in text
+
+
+def test_a_pools_proxy_is_no_target(
+    tenant: httpx.Client, attacker: AttackerSite, attack_proxy: object
+) -> None:
+    seen_before = list(attack_proxy.seen)  # type: ignore[attr-defined]
+    proxy_address = attack_proxy.url.split("@")[-1]  # type: ignore[attr-defined]
+
+    result = scrape(tenant, [attacker.redirect(f"http://{proxy_address}/stats"), f"http://{proxy_address}/"])
+
+    assert result["status"]["data"] == []
+    assert attack_proxy.seen == seen_before  # type: ignore[attr-defined]

