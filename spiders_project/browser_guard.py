@@ -24,6 +24,7 @@ from spiders_project.addresses import AddressPolicy, BlockedAddress, default_por
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
 CONNECT_TIMEOUT = 15.0
 _HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-authorization", b"proxy-connection", b"te", b"trailer", b"upgrade"}
@@ -103,6 +104,8 @@ class BrowserGuard:
                 upstream_writer.write(
                     _forward_head(method, request_target.encode("latin-1"), lines, self.upstream)
                 )
+                await _one_exchange(reader, writer, upstream_reader, upstream_writer, lines)
+                return
             await _splice(reader, writer, upstream_reader, upstream_writer)
         except (_Refused, BlockedAddress) as exc:
             self.refused.append(str(exc))
@@ -179,6 +182,58 @@ def _forward_head(method: bytes, target: bytes, lines: list[bytes], upstream: Up
         kept.append(b"Proxy-Authorization: " + upstream.authorization)
     kept.append(b"Connection: close")
     return b"\r\n".join([method + b" " + target + b" HTTP/1.1", *kept]) + b"\r\n\r\n"
+
+
+def _header(lines: list[bytes], name: bytes) -> bytes | None:
+    for line in lines:
+        field, _, value = line.partition(b":")
+        if field.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+async def _one_exchange(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    upstream_reader: asyncio.StreamReader,
+    upstream_writer: asyncio.StreamWriter,
+    request_lines: list[bytes],
+) -> None:
+    """One plain HTTP request and its response, and nothing more on this connection.
+
+    Only the request's declared body goes upstream, and the response tells the browser to close:
+    a later request on a kept-alive connection (to another host, maybe) never rides on this one's
+    check, nor reaches an upstream proxy unchecked.
+    """
+    if _header(request_lines, b"transfer-encoding") is not None:
+        raise _Refused("a request body of unknown length")
+    length = int(_header(request_lines, b"content-length") or b"0")
+    if not 0 <= length <= MAX_BODY_BYTES:
+        raise _Refused(f"a request body of {length} bytes")
+    if length:
+        upstream_writer.write(await client_reader.readexactly(length))
+    head = await asyncio.wait_for(upstream_reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT * 4)
+    status, *lines = head[:-4].split(b"\r\n")
+    kept = [line for line in lines if line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP]
+    client_writer.write(b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n")
+
+    async def relay() -> None:
+        while data := await upstream_reader.read(65536):
+            client_writer.write(data)
+            await client_writer.drain()
+
+    async def browser_done() -> None:
+        # Whatever else the browser sends on this connection is dropped; its end closes the exchange.
+        while await client_reader.read(65536):
+            pass
+
+    tasks = [asyncio.ensure_future(relay()), asyncio.ensure_future(browser_done())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _splice(

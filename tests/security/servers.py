@@ -13,36 +13,47 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 CANARY_BODY = "CANARY-c4n4ry-b0dy-d0-n0t-l34k"
 
 
-class Canary:
-    """A TCP server that answers any request with ``CANARY_BODY`` and counts its connections."""
+class _Listener:
+    """A socket on a free loopback port, served by a thread from ``with`` until its end."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str, kind: socket.SocketKind) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket = socket.socket(family, kind)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, 0))
-        self._socket.listen(64)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
-        self.connections = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-    def __enter__(self) -> Canary:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._socket.close()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class Canary(_Listener):
+    """A TCP server that answers any request with ``CANARY_BODY`` and counts its connections."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(host, socket.SOCK_STREAM)
+        self._socket.listen(64)
+        self.connections = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
 
     def _serve(self) -> None:
         while True:
@@ -163,22 +174,12 @@ class AttackerSite:
         self._server.server_close()
 
 
-class UdpCanary:
+class UdpCanary(_Listener):
     """A UDP socket on loopback that counts the datagrams it gets (STUN, TURN, QUIC...)."""
 
     def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
+        super().__init__("127.0.0.1", socket.SOCK_DGRAM)
         self.datagrams = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> UdpCanary:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._socket.close()
 
     def _serve(self) -> None:
         while True:
