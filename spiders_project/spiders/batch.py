@@ -127,6 +127,11 @@ class BatchSpider(PageSpider):
         # The gateway may be restarting: ask again later, backing off, and only give up (the
         # gateway then reports the rest) after CLAIM_PATIENCE_SECONDS without an answer.
         self._claiming = False
+        if isinstance(error, InputsUnavailable) and 400 <= error.status < 500:
+            # The gateway answered: the batch is gone (expired, deleted), and nothing more will come.
+            self.logger.warning("the batch's URLs are no longer handed out: %s", error)
+            self._exhausted = True
+            return
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
