@@ -6,10 +6,11 @@
   host and port, so the address checked is the address connected to (no second lookup, no DNS
   rebinding window). A host with no allowed address cannot be connected to at all.
 - ``EgressGuard`` (a Scrapy add-on) removes the download handlers that do not go through the network
-  (``file:``, ``data:``, ``s3:``, ``ftp:``), turns off the telnet console, and adds
-  ``EgressMiddleware``, which refuses any URL but http(s) with a host and checks each request (each
-  redirect hop too) before it is sent, for a clear ``BLOCKED_ADDRESS`` error and for requests that
-  go through a proxy, whose target the proxy resolves.
+  (``file:``, ``data:``, ``s3:``, ``ftp:``), turns off the telnet console and remote control, sets
+  a memory limit, and adds two downloader middlewares. ``EgressMiddleware`` refuses any URL but
+  http(s) with a host and checks each request (each redirect hop too) before it is sent, for a
+  clear ``BLOCKED_ADDRESS`` error and for requests that go through a proxy, whose target the proxy
+  resolves. ``ProxyCheckMiddleware`` lets a request go through a proxy only if it is a pool's.
 
 The policy comes from the ``EGRESS_POLICY`` setting (the gateway passes it with every job: the
 operator's allowlist, the platform's own services, the proxies of the pools); without it only the

@@ -141,15 +141,6 @@ class AddressPolicy:
             return False
         return True
 
-    def check_resolving(self, host: str, port: int) -> None:
-        """Resolve ``host`` and check each address; a name that does not resolve is refused."""
-        self.check(host, port, resolve(host, port))
-
-    def check_url(self, url: str) -> None:
-        """Resolve the URL's host and check it (scheme, host, every address)."""
-        host, port = url_endpoint(url)
-        self.check_resolving(host, port)
-
 
 def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (none when the lookup fails), in the resolver's order."""

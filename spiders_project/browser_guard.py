@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port
+from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, resolve
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ class BrowserGuard:
     def __init__(self, policy: AddressPolicy, upstream: Upstream | None = None) -> None:
         self.policy = policy
         self.upstream = upstream
-        self.refused: list[str] = []
         self._server: asyncio.Server | None = None
 
     @property
@@ -108,7 +107,6 @@ class BrowserGuard:
                 return
             await _splice(reader, writer, upstream_reader, upstream_writer)
         except (_Refused, BlockedAddress) as exc:
-            self.refused.append(str(exc))
             log.warning("browser guard: refused %s", exc)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
             pass
@@ -119,12 +117,7 @@ class BrowserGuard:
 
     async def _checked(self, host: str, port: int) -> str:
         """The first of ``host``'s addresses the policy allows on ``port``; refuses if there is none."""
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host.strip("[]"), port, type=1)
-        except (OSError, UnicodeError):
-            infos = []
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = await asyncio.to_thread(resolve, host, port)
         if not addresses:
             raise _Refused(f"{host} does not resolve")
         for address in addresses:

@@ -48,7 +48,7 @@ async def daemon_status(request: Request) -> JSONResponse:
 
 async def add_version(request: Request) -> JSONResponse:
     _require_admin(request)
-    params = await _params(request)
+    params = await _params(request, egg=True)
     project, version = _text(params, "project"), _text(params, "version")
     egg = _first(params, "egg")
     if isinstance(egg, str):
@@ -224,19 +224,21 @@ async def _ask_node(request: Request, question: Any) -> Any:
         raise NodeUnavailable(f"scrapyd node {client.node.name} is unreachable: {exc}") from exc
 
 
-async def _params(request: Request) -> Params:
-    """scrapyd's request arguments: the query string, plus a form body (multipart or url-encoded)."""
+async def _params(request: Request, *, egg: bool = False) -> Params:
+    """scrapyd's request arguments: the query string, plus a form body (multipart or url-encoded).
+
+    The body is small unless it carries an ``egg`` (an admin's upload): then an egg's size, or
+    three times that url-encoded, which takes up to three bytes for each of the egg's own.
+    """
     params: Params = defaultdict(list)
     for name, text in request.query_params.multi_items():
         params[name].append(text)
     content_type = request.headers.get("content-type", "")
+    multipart = content_type.startswith("multipart/form-data")
     limit = MAX_FORM_BYTES
-    if request.url.path.endswith("/addversion.json"):
-        # An egg (add_version has checked the key is an admin's): multipart, or url-encoded, which
-        # takes up to three bytes for each of the egg's own.
-        multipart = content_type.startswith("multipart/form-data")
+    if egg:
         limit = MAX_EGG_BYTES + MAX_FORM_BYTES if multipart else 3 * MAX_EGG_BYTES
-    if request.method == "POST" and content_type.startswith("multipart/form-data"):
+    if request.method == "POST" and multipart:
         # Read within the limit first: Starlette would spool any size of upload before a check.
         request._body = await read_body(request, limit=limit)
         form = await request.form(max_files=4, max_fields=1000)
