@@ -59,7 +59,8 @@ class JobStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Job:
-    id: str
+    id: str  # on the store and the node
+    public_id: str  # as its tenant knows it (see the jobs table)
     tenant_id: str
     api_key_id: str | None
     spider_id: str
@@ -283,12 +284,16 @@ class JobService:
         priority = check_priority(priority, admin=key.is_admin)
         if job_id is not None and not _JOB_ID.fullmatch(job_id):
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
-        job_id = job_id or uuid.uuid4().hex
+        public_id = job_id or uuid.uuid4().hex
         client = await self._pick_node()
         now = datetime.now(UTC)
         async with self._store.write() as db:
-            if (await db.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first() is not None:
-                raise Conflict(f"a job with id {job_id} exists already")
+            mine = jobs.c.tenant_id == key.tenant_id, jobs.c.public_id == public_id
+            if (await db.execute(select(jobs.c.id).where(*mine))).first() is not None:
+                raise Conflict(f"a job with id {public_id} exists already")
+            # Another tenant's job may have that id: this one gets a fresh one on the store and node.
+            taken = (await db.execute(select(jobs.c.id).where(jobs.c.id == public_id))).first()
+            job_id = uuid.uuid4().hex if taken is not None else public_id
             # Beyond its tenant's share of the nodes a job waits, undispatched, for the sync to send
             # it; counted in the write transaction, so concurrent starts cannot all squeeze in.
             if client is not None and not await self._has_room(db, key.tenant_id):
@@ -296,6 +301,7 @@ class JobService:
             await db.execute(
                 insert(jobs).values(
                     id=job_id,
+                    public_id=public_id,
                     tenant_id=key.tenant_id,
                     api_key_id=key.id,
                     spider_id=spider.id,
@@ -381,11 +387,11 @@ class JobService:
         return bool(result.rowcount == 1)
 
     async def get(self, key: ApiKey, job_id: str) -> Job:
-        """The key's tenant's job; another tenant's job is not found, exactly like a missing one."""
+        """The key's tenant's job by the id the tenant knows; another tenant's job is not found,
+        exactly like a missing one."""
         async with self._store.read() as db:
-            row = (
-                await db.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.tenant_id == key.tenant_id))
-            ).first()
+            mine = jobs.c.public_id == job_id, jobs.c.tenant_id == key.tenant_id
+            row = (await db.execute(select(jobs).where(*mine))).first()
         if row is None:
             raise NotFound("Job not found")
         return Job.from_row(row._mapping)

@@ -196,7 +196,7 @@ class ScheduleRunner:
             )
         except NotFound:
             raise TargetGone(gone) from None
-        return job.id
+        return job.public_id
 
     async def _key(self, schedule: Schedule) -> ApiKey:
         try:

@@ -5,12 +5,14 @@
   makes starts with it, and it hands Twisted only the addresses the address policy allows for that
   host and port, so the address checked is the address connected to (no second lookup, no DNS
   rebinding window). A host with no allowed address cannot be connected to at all.
-- ``EgressGuard`` (a Scrapy add-on) removes the download handlers that do not go through the network
-  (``file:``, ``data:``, ``s3:``, ``ftp:``), turns off the telnet console and remote control, sets
-  a memory limit, and adds two downloader middlewares. ``EgressMiddleware`` refuses any URL but
-  http(s) with a host and checks each request (each redirect hop too) before it is sent, for a
-  clear ``BLOCKED_ADDRESS`` error and for requests that go through a proxy, whose target the proxy
-  resolves. ``ProxyCheckMiddleware`` lets a request go through a proxy only if it is a pool's.
+- ``EgressGuard`` (a Scrapy add-on, loaded after the project's) removes the download handlers that
+  do not go through the network (``file:``, ``data:``, ``s3:``, ``ftp:``), keeps http(s) on
+  Twisted's handlers (which connect through that resolver), turns off the telnet console and remote
+  control, sets a memory limit, and adds two downloader middlewares. ``EgressMiddleware`` refuses
+  any URL but http(s) with a host and checks each request (each redirect hop too) before it is
+  sent, for a clear ``BLOCKED_ADDRESS`` error. ``ProxyPinningMiddleware`` lets a request go through
+  a proxy only if it is a pool's, and then through a local ``GuardProxy`` that gives the proxy the
+  checked address: a proxy given a name would resolve it itself, in its own network.
 
 The policy comes from the ``EGRESS_POLICY`` setting (the gateway passes it with every job: the
 operator's allowlist, the platform's own services, the proxies of the pools); without it only the
@@ -19,15 +21,18 @@ public internet may be reached.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
-from scrapy import Request
+from scrapy import Request, signals
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import BaseSettings
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from scrapy.utils.misc import load_object
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from twisted.internet.threads import deferToThread
@@ -41,6 +46,7 @@ from spiders_project.addresses import (
     resolve,
     url_endpoint,
 )
+from spiders_project.guard_proxy import GuardProxy, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +54,15 @@ POLICY_SETTING = "EGRESS_POLICY"
 RESOLVER = "node.egress.GuardedResolver"
 ADDON = "node.egress.EgressGuard"
 MIDDLEWARE = "node.egress.EgressMiddleware"
-PROXY_MIDDLEWARE = "node.egress.ProxyCheckMiddleware"
+PROXY_MIDDLEWARE = "node.egress.ProxyPinningMiddleware"
 MEMORY_LIMIT_MB = 2048
 # Schemes whose handlers read files or reach the network outside the guarded resolver.
 _OFF_NETWORK_SCHEMES = ("file", "data", "s3", "ftp")
+# A project's http(s) handler must derive from Twisted's HTTP/1.1 one, which connects through the
+# reactor's name resolver (others, httpx or aiohttp, resolve names themselves).
+_TWISTED_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+# The loopback ports of this process's guard proxies (ProxyPinningMiddleware's).
+_GUARD_PORTS: set[int] = set()
 
 
 class BlockedRequest(IgnoreRequest):
@@ -124,10 +135,9 @@ class GuardedResolver:
         return resolution
 
     def _allows(self, host: str, port: int, address: str) -> bool:
-        """An allowed target, or one of the pools' proxies (connections to those are Scrapy's own).
-
-        Port 0 is Twisted's connectTCP by name, which Scrapy uses only for tunnels to proxies."""
-        return self.policy.is_proxy(host, port, address) or self.policy.allows(host, port, address)
+        """An allowed target, or one of this process's guard proxies (the pools' proxies are
+        reached only through those)."""
+        return (address == "127.0.0.1" and port in _GUARD_PORTS) or self.policy.allows(host, port, address)
 
 
 class EgressGuard:
@@ -137,9 +147,16 @@ class EgressGuard:
         handlers = settings["DOWNLOAD_HANDLERS"]
         for scheme in _OFF_NETWORK_SCHEMES:
             handlers.set(scheme, None, priority="cmdline")
+        configured = settings.getwithbase("DOWNLOAD_HANDLERS")
+        for scheme in ("http", "https"):
+            path = configured.get(scheme)
+            if path and not issubclass(load_object(path), HTTP11DownloadHandler):
+                log.warning("egress guard: %s is not a Twisted handler; %s uses Scrapy's own", path, scheme)
+                handlers.set(scheme, _TWISTED_HANDLER, priority="cmdline")
         middlewares = settings["DOWNLOADER_MIDDLEWARES"]
         middlewares.set(MIDDLEWARE, 50, priority="cmdline")
-        # After HttpProxyMiddleware (750): whatever set a request's proxy, it must be a pool's.
+        # After HttpProxyMiddleware (750), which turns a proxy's credentials into a header: whatever
+        # set a request's proxy, it must be a pool's, and it gets the checked address.
         middlewares.set(PROXY_MIDDLEWARE, 760, priority="cmdline")
         # No console to drive the process from inside the machine: telnet, nor remote control.
         settings.set("TELNETCONSOLE_ENABLED", False, priority="cmdline")
@@ -176,18 +193,25 @@ class EgressMiddleware:
         return self._resolved[key]
 
 
-class ProxyCheckMiddleware:
-    """Refuses a request routed through a proxy that is not one of the pools' (an egg's spider may
-    take ``meta['proxy']`` from an argument): the resolver lets through only connections to those."""
+class ProxyPinningMiddleware:
+    """Sends a request that names a proxy through a local ``GuardProxy`` chained to that proxy.
+
+    The proxy must be one of the pools' (an egg's spider may take ``meta['proxy']`` from an
+    argument). The guard resolves and checks the request's host and hands the proxy the checked
+    address with the proxy's credentials, which leave the request. A retry of a request already
+    sent through a guard keeps its guard."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.policy = policy_from_settings(crawler.settings)
+        self._guards: dict[Upstream, GuardProxy] = {}
+        self._starting = asyncio.Lock()
+        crawler.signals.connect(self._close, signal=signals.spider_closed)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ProxyCheckMiddleware:
+    def from_crawler(cls, crawler: Crawler) -> ProxyPinningMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         proxy = request.meta.get("proxy")
         if not proxy:
             return
@@ -195,13 +219,38 @@ class ProxyCheckMiddleware:
             host, port = url_endpoint(proxy if "://" in proxy else f"http://{proxy}")
         except BlockedAddress as exc:
             raise BlockedRequest(f"the request's proxy: {exc}") from None
-        if (normal_host(host), port) not in self.policy.proxy_endpoints:
+        host = normal_host(host)
+        if host == "127.0.0.1" and port in _GUARD_PORTS:
+            return
+        if (host, port) not in self.policy.proxy_endpoints:
             raise BlockedRequest("the request's proxy is not one of the platform's proxy pools")
+        authorization = request.headers.get(b"Proxy-Authorization")
+        request.headers.pop(b"Proxy-Authorization", None)
+        guard = await self._guard(Upstream(host, port, authorization or None))
+        request.meta["proxy"] = guard.url
+
+    async def _guard(self, upstream: Upstream) -> GuardProxy:
+        async with self._starting:
+            if upstream not in self._guards:
+                guard = await GuardProxy(self.policy, upstream).start()
+                _GUARD_PORTS.add(guard.port)
+                self._guards[upstream] = guard
+            return self._guards[upstream]
+
+    def _close(self) -> Any:
+        return deferred_from_coro(self._close_guards())
+
+    async def _close_guards(self) -> None:
+        for guard in self._guards.values():
+            _GUARD_PORTS.discard(guard.port)
+            await guard.close()
 
 
 def crawl_arguments(project_addons: dict[str, Any]) -> list[str]:
     """The ``-s`` options ``node.runner`` adds last to every crawl, so that nothing overrides them."""
-    addons = {**project_addons, ADDON: 0}
+    # Loaded last (the highest priority number), so that the guard has the last word.
+    last = max((priority for priority in project_addons.values() if isinstance(priority, int)), default=0)
+    addons = {**project_addons, ADDON: last + 1}
     return [
         *("-s", f"TWISTED_DNS_RESOLVER={RESOLVER}", "-s", f"DNS_RESOLVER={RESOLVER}"),
         *("-s", f"ADDONS={json.dumps(addons)}"),

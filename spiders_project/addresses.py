@@ -8,7 +8,7 @@ to no address, or whose lookup fails, is refused.
 
 The gateway screens inputs with this policy for early, friendly errors. It is enforced where
 connections are made: in every spider process by the resolver of ``node.egress`` (the address
-checked is the address connected to), and for the browser by ``spiders_project.browser_guard``.
+checked is the address connected to), and for the browser by ``spiders_project.guard_proxy``.
 """
 
 from __future__ import annotations
@@ -128,11 +128,6 @@ class AddressPolicy:
         if endpoints & self.allowed_endpoints or any(address in network for network in self.allowed_networks):
             return
         raise BlockedAddress(f"{host} resolves to a non-public address ({address})")
-
-    def is_proxy(self, host: str, port: int, address: str) -> bool:
-        """Whether ``host`` (at ``address``) on ``port`` is a pool's proxy; port 0: on any port."""
-        names = {normal_host(host), address}
-        return any(name in names and port in (0, proxy_port) for name, proxy_port in self.proxy_endpoints)
 
     def allows(self, host: str, port: int, text: str) -> bool:
         try:

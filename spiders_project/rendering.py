@@ -16,7 +16,7 @@ from scrapy_playwright.page import PageMethod
 
 from node.egress import policy_from_settings
 from spiders_project.addresses import WEB_SCHEMES
-from spiders_project.browser_guard import BrowserGuard, Upstream
+from spiders_project.guard_proxy import GuardProxy, Upstream
 from spiders_project.pages import PageOptions
 
 DEFAULT_TIMEOUT_MS = 30_000
@@ -24,7 +24,7 @@ _IN_PAGE_SCHEMES = ("data", "blob", "about")
 
 
 class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
-    """scrapy-playwright's handler, with the browser's traffic forced through ``BrowserGuard``.
+    """scrapy-playwright's handler, with the browser's traffic forced through ``GuardProxy``.
 
     The browser's own proxy is a guard for direct traffic; a context that asks for a pool's proxy
     gets a guard that forwards through it. Requests for other schemes than http(s) and in-page
@@ -35,7 +35,7 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         super().__init__(crawler)
         self._policy = policy_from_settings(crawler.settings)
         self._crawler_settings = crawler.settings
-        self._guards: dict[Upstream | None, BrowserGuard] = {}
+        self._guards: dict[Upstream | None, GuardProxy] = {}
         self.abort_request = _off_the_web
 
     async def _launch(self) -> None:
@@ -63,9 +63,9 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
     def _max_bytes(self, request: Any) -> int:
         return int(request.meta.get("download_maxsize", self._crawler_settings.getint("DOWNLOAD_MAXSIZE")))
 
-    async def _guard(self, upstream: Upstream | None) -> BrowserGuard:
+    async def _guard(self, upstream: Upstream | None) -> GuardProxy:
         if upstream not in self._guards:
-            self._guards[upstream] = await BrowserGuard(self._policy, upstream).start()
+            self._guards[upstream] = await GuardProxy(self._policy, upstream).start()
         return self._guards[upstream]
 
     async def _close(self) -> None:

@@ -42,7 +42,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         # Chromium never sends loopback traffic through a proxy unless told to; a batch's proxy
         # applies to every address it may reach, an operator's allowlisted loopback hosts too.
         "--proxy-bypass-list=<-loopback>",
-        # The browser's traffic leaves only through its proxy, the guard (browser_guard.py): no
+        # The browser's traffic leaves only through its proxy, the guard (guard_proxy.py): no
         # UDP of its own (WebRTC, QUIC).
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",

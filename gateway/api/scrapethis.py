@@ -49,7 +49,7 @@ async def start_job(request: Request) -> JSONResponse:
     else:
         raise BadRequest("Missing spider_id or spider_name")
     job = await platform.jobs.start(key, spider, arguments)
-    return JSONResponse({"jobId": job.id, "status": job.status.value})
+    return JSONResponse({"jobId": job.public_id, "status": job.status.value})
 
 
 async def list_jobs(request: Request) -> JSONResponse:
@@ -135,7 +135,7 @@ def _job(job: Job, spider: Spider | None, *, with_repo_path: bool) -> dict[str, 
     if with_repo_path:
         nested["repo_path"] = spider.repo_path if spider else None
     return {
-        "id": job.id,
+        "id": job.public_id,
         "spider_id": job.spider_id,
         "status": job.status.value,
         "items_scraped": job.items_scraped,

@@ -114,7 +114,7 @@ async def schedule(request: Request) -> JSONResponse:
         priority=priority,
         job_id=_text(params, "jobid", required=False) or None,
     )
-    return _ok(jobid=job.id)
+    return _ok(jobid=job.public_id)
 
 
 async def cancel(request: Request) -> JSONResponse:
@@ -149,7 +149,7 @@ async def job_status(request: Request) -> JSONResponse:
 async def job_log(request: Request) -> StreamingResponse:
     """``/logs/<project>/<spider>/<job>.log``, where scrapydweb and scrapyd clients look for a log."""
     job = await _job_from_path(request, ".log")
-    response = await platform_of(request).jobs.open_log(api_key_of(request), job.id)
+    response = await platform_of(request).jobs.open_log(api_key_of(request), job.public_id)
     return StreamingResponse(iterate_body(response), media_type="text/plain; charset=utf-8")
 
 
@@ -161,7 +161,7 @@ async def job_items(request: Request) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
         offset = 0
         while True:
-            page = await platform.jobs.item_page(key, job.id, offset, ITEMS_PAGE)
+            page = await platform.jobs.item_page(key, job.public_id, offset, ITEMS_PAGE)
             if page.items:
                 yield "".join(f"{item}\n" for item in page.items).encode()
             if len(page.items) < ITEMS_PAGE:
@@ -188,15 +188,15 @@ def _scrapyd_state(job: Job) -> str:
 
 
 def _listed_job(job: Job) -> dict[str, Any]:
-    listed: dict[str, Any] = {"id": job.id, "project": job.project, "spider": job.spider_name}
+    listed: dict[str, Any] = {"id": job.public_id, "project": job.project, "spider": job.spider_name}
     if job.status == JobStatus.PENDING:
         return listed | {"version": job.version, "settings": job.settings, "args": job.public_arguments}
     listed |= {
         "pid": job.pid,
         # A job cancelled before it started has no start: scrapyd clients expect a time all the same.
         "start_time": _scrapyd_time(job.started_at or job.finished_at or job.created_at),
-        "log_url": f"/logs/{quote(job.project)}/{quote(job.spider_name)}/{job.id}.log",
-        "items_url": f"/items/{quote(job.project)}/{quote(job.spider_name)}/{job.id}.jl",
+        "log_url": f"/logs/{quote(job.project)}/{quote(job.spider_name)}/{job.public_id}.log",
+        "items_url": f"/items/{quote(job.project)}/{quote(job.spider_name)}/{job.public_id}.jl",
     }
     if job.status.ended:
         listed.pop("pid")

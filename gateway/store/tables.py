@@ -258,8 +258,11 @@ datasource_pages = Table(
 jobs = Table(
     "jobs",
     metadata,
-    # The same id is scrapyd's jobid, so a job is one name everywhere.
+    # The id on the store and on the node (scrapyd's jobid, the feed's and the log's name).
     Column("id", String(64), primary_key=True),
+    # The id the job's tenant knows it by, unique per tenant: a client may choose it (scrapyd's
+    # ``jobid``). It is also ``id`` unless another tenant's job has that id, which no tenant learns.
+    Column("public_id", String(64), nullable=False),
     Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
     Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
     Column("spider_id", String(36), nullable=False),
@@ -293,6 +296,7 @@ jobs = Table(
     # The schedule that started the job; kept after the schedule is deleted, to find its jobs.
     Column("schedule_id", String(36), nullable=True),
     Index(None, "tenant_id", "created_at"),
+    Index(None, "tenant_id", "public_id", unique=True),
     Index(None, "settled"),
     Index(None, "batch_id"),
     Index(None, "schedule_id"),

@@ -49,7 +49,8 @@ def platform(
 ) -> Iterator[Gateway]:
     pools = [{"name": "pool", "type": "datacenter", "countries": ["US"], "urls": [attack_proxy.url]}]
     env = {
-        "GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{attacker.port}",
+        # By address, and by a name that resolves to it (for the proxy's pinned address).
+        "GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{attacker.port},localhost:{attacker.port}",
         "GATEWAY_PROXY_POOLS": json.dumps(pools),
     }
     started = Gateway(tmp_path_factory.mktemp("secure-gateway"), node, env=env).start()

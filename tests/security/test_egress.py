@@ -156,3 +156,24 @@ def test_a_pools_proxy_is_no_target(
 
     assert result["status"]["data"] == []
     assert attack_proxy.seen == seen_before  # type: ignore[attr-defined]
+
+
+def test_a_pools_proxy_is_given_the_checked_address_not_the_name(
+    tenant: httpx.Client, attacker: AttackerSite, attack_proxy: object
+) -> None:
+    """A proxy given a host name would resolve it itself, later and in its own network (a DNS
+    rebinding window): it must be asked for the address the policy checked, plain HTTP and tunnels."""
+    seen_before = len(attack_proxy.seen)  # type: ignore[attr-defined]
+    attacker.page("/through-the-proxy", "<html><body><p>Fetched through the pool.</p></body></html>")
+    by_name = f"http://localhost:{attacker.port}/through-the-proxy"
+
+    result = scrape(
+        tenant, [by_name, f"https://localhost:{attacker.port}/tls"], proxy="basic", location={"country": "US"}
+    )
+
+    pages = {page["metadata"]["sourceURL"]: page for page in result["status"]["data"]}
+    assert "Fetched through the pool." in pages[by_name]["markdown"]
+    asked = attack_proxy.seen[seen_before:]  # type: ignore[attr-defined]
+    assert f"http://127.0.0.1:{attacker.port}/through-the-proxy" in asked
+    assert f"CONNECT 127.0.0.1:{attacker.port}" in asked
+    assert not [target for target in asked if "localhost" in target]

@@ -38,3 +38,23 @@ def test_the_resolver_lets_through_what_the_operator_allows(canary: Canary) -> N
     assert _probe("127.0.0.1", canary.port, f"127.0.0.1:{canary.port}") == "connected"
     assert _probe("localhost", canary.port, f"127.0.0.1:{canary.port + 1}").startswith("refused")
     assert canary.connections == before + 1
+
+
+def test_a_project_cannot_swap_in_a_handler_that_resolves_names_itself() -> None:
+    """httpx's or aiohttp's handler would look names up on its own, past the guarded resolver."""
+    from scrapy.settings import Settings
+
+    from node.egress import EgressGuard
+
+    settings = Settings()
+    httpx_handler = "scrapy.core.downloader.handlers._httpx.HttpxDownloadHandler"
+    playwright = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    settings.set("DOWNLOAD_HANDLERS", {"https": httpx_handler, "http": playwright}, priority="project")
+
+    EgressGuard().update_settings(settings)
+
+    handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
+    assert handlers["https"] == "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+    assert handlers["http"] == playwright  # Twisted's, underneath
+    assert handlers["file"] is None
+    assert handlers["data"] is None

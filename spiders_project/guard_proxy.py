@@ -1,13 +1,21 @@
-"""The browser's only way out: a forward proxy on loopback that applies the address policy per connection.
+"""A forward proxy on loopback that applies the address policy per connection.
 
-Chromium is started with this proxy for every request it makes (``<-loopback>`` included, so
-loopback is no exception): navigations, each redirect hop, subresources, frames, workers, form
-posts, ``fetch``/XHR/beacons, EventSource, and WebSockets (which Chromium tunnels with CONNECT). No
-request type can be missed, because the guard does not look at requests: it looks at connections.
-For each one it resolves the host, keeps the addresses the policy allows for that host and port,
-and connects to one of those, so the address checked is the address connected to. A refused
-connection is closed without an answer. With an upstream proxy (a pool's), the guard sends the
-checked address to it, and the upstream's credentials never reach the browser.
+Two kinds of traffic leave a spider process only through one of these guards:
+- **The browser's.** Chromium is started with a guard as its proxy for every request it makes
+  (``<-loopback>`` included, so loopback is no exception): navigations, each redirect hop,
+  subresources, frames, workers, form posts, ``fetch``/XHR/beacons, EventSource, and WebSockets
+  (which Chromium tunnels with CONNECT). No request type can be missed, because the guard does not
+  look at requests: it looks at connections.
+- **Scrapy's requests through a pool's proxy** (``node.egress.ProxyPinningMiddleware``). A proxy
+  given a host name resolves it itself, in its own network and later than any check here; through
+  the guard, the proxy is given the checked address instead.
+
+For each connection the guard resolves the host, keeps the addresses the policy allows for that
+host and port, and connects to one of those, so the address checked is the address connected to.
+A refused connection is closed without an answer. With an upstream proxy (a pool's), the guard
+sends it the checked address (``CONNECT address:port``, or the absolute URL with the address and
+the request's own ``Host``), and the upstream's credentials never reach the client. TLS is the
+client's, end to end, so the server name it sends and checks is the host's.
 """
 
 from __future__ import annotations
@@ -53,8 +61,8 @@ class _Refused(Exception):
     pass
 
 
-class BrowserGuard:
-    """One guarding proxy: direct to the web, or through one upstream proxy."""
+class GuardProxy:
+    """One guard: direct to the web, or through one upstream proxy."""
 
     def __init__(self, policy: AddressPolicy, upstream: Upstream | None = None) -> None:
         self.policy = policy
@@ -62,12 +70,15 @@ class BrowserGuard:
         self._server: asyncio.Server | None = None
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self) -> BrowserGuard:
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> GuardProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return self
 
@@ -107,7 +118,7 @@ class BrowserGuard:
                 return
             await _splice(reader, writer, upstream_reader, upstream_writer)
         except (_Refused, BlockedAddress) as exc:
-            log.warning("browser guard: refused %s", exc)
+            log.warning("guard proxy: refused %s", exc)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError):
             pass
         finally:
