@@ -28,7 +28,15 @@ from sqlalchemy.exc import IntegrityError
 from gateway.batch_urls import MAX_URLS, InvalidUrl, ScreenedUrls, screen_urls
 from gateway.config import ProxyPool
 from gateway.deploy import BUILTIN_PROJECT
-from gateway.errors import BadRequest, Conflict, GatewayError, NodeUnavailable, NotFound, PaymentRequired
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    GatewayError,
+    Gone,
+    NodeUnavailable,
+    NotFound,
+    PaymentRequired,
+)
 from gateway.jobs import JobService
 from gateway.keys import ApiKey
 from gateway.proxies import ProxyChoice, pick_pool
@@ -88,6 +96,7 @@ class BatchPolicy:
     urls_per_process: int
     browser_pages: int = 4
     proxy_pools: tuple[ProxyPool, ...] = ()
+    claim_patience_seconds: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Batch:
     invalid_urls: list[dict[str, Any]]
     credits_used: int
     error: str | None
+    # How many times the batch got a new spider process after its processes ended with pages left.
+    restarts: int
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -126,6 +137,7 @@ class Batch:
             invalid_urls=list(row["invalid_urls"]),
             credits_used=row["credits_used"],
             error=row["error"],
+            restarts=row["restarts"],
             created_at=row["created_at"],
             started_at=row["started_at"],
             completed_at=row["completed_at"],
@@ -391,7 +403,8 @@ class BatchService:
             raise Conflict("Batch already ended")
         async with self._store.read() as db:
             job_ids = [
-                row.id for row in await db.execute(select(jobs.c.id).where(jobs.c.batch_id == batch.id))
+                row.public_id
+                for row in await db.execute(select(jobs.c.public_id).where(jobs.c.batch_id == batch.id))
             ]
         for job_id in job_ids:
             try:
@@ -414,6 +427,8 @@ class BatchService:
             row = (await db.execute(select(batches).where(batches.c.id == batch_id))).first()
         if row is None or not secrets.compare_digest(row.inputs_token, token):
             raise NotFound("Batch not found")
+        if job_id is not None:
+            await self._check_claimant(batch_id, job_id)
         async with self._store.write() as db:
             unclaimed = (
                 select(batch_pages.c.input_index)
@@ -442,6 +457,31 @@ class BatchService:
             "crawl": row.crawl,
             "proxies": self._proxy_urls(PageOptions.from_json(row.options)),
         }
+
+    async def _check_claimant(self, batch_id: str, job_id: str) -> None:
+        """A job the gateway has settled (its node lost it, or it was cancelled) gets no more URLs:
+        its unfetched claims go back to the batch, and its process is told to close."""
+        async with self._store.read() as db:
+            job = (
+                await db.execute(
+                    select(jobs.c.settled, jobs.c.cancel_requested_at).where(
+                        jobs.c.id == job_id, jobs.c.batch_id == batch_id
+                    )
+                )
+            ).first()
+        if job is None or not (job.settled or job.cancel_requested_at is not None):
+            return
+        async with self._store.write() as db:
+            await db.execute(
+                update(batch_pages)
+                .where(
+                    batch_pages.c.batch_id == batch_id,
+                    batch_pages.c.claimed_by == job_id,
+                    batch_pages.c.status == PageStatus.PENDING,
+                )
+                .values(claimed_at=None, claimed_by=None)
+            )
+        raise Gone("this spider's job is over: close")
 
     async def screenshot(self, key: ApiKey, batch_id: str, input_index: int) -> bytes:
         """The PNG of a page of the tenant's batch or crawl, while it lives."""
@@ -560,9 +600,9 @@ class BatchService:
             "inputs_url": f"{self._policy.gateway_url}/internal/batches/{batch_id}/inputs",
             INPUTS_TOKEN: row.inputs_token,
         }
-        settings: dict[str, str] = {}
+        settings = {"BATCH_CLAIM_PATIENCE": str(self._policy.claim_patience_seconds)}
         if options.rendered:
-            settings = {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
+            settings |= {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
         if row.crawl and not CrawlScope.from_json(row.crawl).obey_robots:
             settings["ROBOTSTXT_OBEY"] = "False"
         started = 0

@@ -85,6 +85,8 @@ class Settings(BaseModel):
     batch_urls_per_process: int = Field(100, ge=1)
     # Concurrent browser pages of one batch spider process (JavaScript rendering, screenshots).
     browser_pages: int = Field(4, ge=1, le=64)
+    # How long a batch spider keeps asking a gateway that does not answer for more URLs.
+    batch_claim_patience_seconds: float = Field(90.0, ge=1, le=3600)
     # The shortest interval a website datasource may ask to be recrawled at on its own.
     crawl_interval_min_hours: float = Field(24.0, gt=0)
     # Cron times missed while no gateway ran still fire, late, if they are at most this old; after

@@ -44,6 +44,11 @@ class Conflict(GatewayError):
     default_message = "The resource is not in a state that allows this."
 
 
+class Gone(GatewayError):
+    status_code = 410
+    default_message = "This resource is gone."
+
+
 class RateLimited(GatewayError):
     status_code = 429
     default_message = "Request rate limit exceeded. Please wait and try again later."

@@ -291,9 +291,9 @@ class JobService:
             mine = jobs.c.tenant_id == key.tenant_id, jobs.c.public_id == public_id
             if (await db.execute(select(jobs.c.id).where(*mine))).first() is not None:
                 raise Conflict(f"a job with id {public_id} exists already")
-            # Another tenant's job may have that id: this one gets a fresh one on the store and node.
-            taken = (await db.execute(select(jobs.c.id).where(jobs.c.id == public_id))).first()
-            job_id = uuid.uuid4().hex if taken is not None else public_id
+            # A chosen id is the tenant's alone: on the store and the node the job has a fresh one,
+            # so nothing there (its log's or its feed's name) tells whether another tenant chose it.
+            job_id = uuid.uuid4().hex if job_id is not None else public_id
             # Beyond its tenant's share of the nodes a job waits, undispatched, for the sync to send
             # it; counted in the write transaction, so concurrent starts cannot all squeeze in.
             if client is not None and not await self._has_room(db, key.tenant_id):

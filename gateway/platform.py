@@ -192,6 +192,7 @@ def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:
         urls_per_process=settings.batch_urls_per_process,
         browser_pages=settings.browser_pages,
         proxy_pools=settings.proxy_pools,
+        claim_patience_seconds=settings.batch_claim_patience_seconds,
     )
 
 

@@ -144,11 +144,19 @@ class ScheduleRunner:
         """The runs, each with the current status of the job, batch or crawl it started."""
         found: dict[str, str] = {}
         lookups = (
-            (jobs, [run.job_id for run in runs if run.job_id]),
             (batches, [run.batch_id for run in runs if run.batch_id]),
             (datasource_crawls, [run.crawl_id for run in runs if run.crawl_id]),
         )
         async with self._store.read() as db:
+            # A run's job id is the id its tenant knows: looked up among the jobs of its schedule.
+            if job_ids := [run.job_id for run in runs if run.job_id]:
+                rows = await db.execute(
+                    select(jobs.c.public_id, jobs.c.status).where(
+                        jobs.c.schedule_id.in_({run.schedule_id for run in runs}),
+                        jobs.c.public_id.in_(job_ids),
+                    )
+                )
+                found |= {row.public_id: row.status for row in rows}
             for table, ids in lookups:
                 if ids:
                     rows = await db.execute(select(table.c.id, table.c.status).where(table.c.id.in_(ids)))
@@ -182,7 +190,8 @@ class ScheduleRunner:
     async def _start_job(self, key: ApiKey, schedule: Schedule, run: ScheduleRun) -> str:
         job_id = run.id
         async with self._store.read() as db:
-            if (await db.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first() is not None:
+            mine = jobs.c.tenant_id == key.tenant_id, jobs.c.public_id == job_id
+            if (await db.execute(select(jobs.c.id).where(*mine))).first() is not None:
                 return job_id  # started before its scheduler could record it
         assert schedule.spider_name is not None
         gone = f"its spider {schedule.spider_name!r} (project {schedule.project!r}) no longer exists"

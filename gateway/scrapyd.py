@@ -12,6 +12,8 @@ import httpx
 # scrapyd runs `scrapy list` inside addversion.json before it answers, which takes a while.
 DEPLOY_TIMEOUT = httpx.Timeout(180.0, connect=5.0)
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=3.0)
+# daemonstatus.json answers from memory at once: a node that takes longer hangs.
+STATUS_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 
 
 class ScrapydError(Exception):
@@ -79,7 +81,7 @@ class ScrapydClient:
         self._auth = httpx.BasicAuth(node.username or "", node.password or "") if node.username else None
 
     async def daemon_status(self) -> dict[str, Any]:
-        return await self._call("GET", "daemonstatus.json")
+        return await self._call("GET", "daemonstatus.json", limits=STATUS_TIMEOUT)
 
     async def add_version(self, project: str, version: str, egg: bytes) -> int:
         answer = await self._call(
@@ -180,7 +182,7 @@ class ScrapydClient:
                 request, auth=self._auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
         if response.status_code == 200:
             return response
         await response.aclose()
@@ -194,7 +196,7 @@ class ScrapydClient:
                 self.node.url + path, auth=self._auth or httpx.USE_CLIENT_DEFAULT, timeout=DEFAULT_TIMEOUT
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -210,7 +212,7 @@ class ScrapydClient:
                 timeout=DEFAULT_TIMEOUT,
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
         if response.status_code in (404, 416):  # no such file yet, or nothing past the offset
             return None
         if response.status_code not in (200, 206):

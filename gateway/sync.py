@@ -30,9 +30,15 @@ from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
 log = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 64 * 1024
-# A pending job its node does not know is sent again only after this long: well past the longest
-# schedule call (scrapyd runs `scrapy list` inside it), so that one still under way is never doubled.
-REDISPATCH_AFTER = timedelta(minutes=10)
+# A dispatched job its node does not know, and has no log of, never started there: the node's
+# launcher creates a job's log before its process and never starts a job whose log exists. It is
+# sent again once it has been unknown this long (past the moment a job spends between scrapyd's
+# queue and its launcher); should the first copy still arrive (a schedule call of a gateway that
+# died), the node starts only one of them.
+REDISPATCH_AFTER = timedelta(seconds=5)
+# How long a job its node lost while it ran (scrapyd died) may take to close: its process stops
+# with scrapyd (node/lifetime.py), and its feed is read to the end once its log says it closed.
+ORPHAN_CLOSE_SECONDS = 60.0
 # How often a job that no node accepted is offered again.
 DISPATCH_RETRY_SECONDS = 2.0
 
@@ -75,6 +81,7 @@ class JobSync:
         self._dispatch_tried: dict[str, float] = {}
         self._listings: dict[str, _Listing] = {}
         self._foreign_nodes: set[str] = set()
+        self._lost_since: dict[str, float] = {}
 
     async def tick(self) -> None:
         unsettled = await self._unsettled()
@@ -101,10 +108,11 @@ class JobSync:
 
     async def _sync_node(self, client: ScrapydClient, node_jobs: list[Job]) -> None:
         asked_at = self._clock()
+        asking_since = time.monotonic()
         try:
             snapshot, fresh = await self._snapshot(client, node_jobs, asked_at)
         except (NodeUnreachable, ScrapydError) as exc:
-            await self._node_unreachable(client, node_jobs, exc)
+            await self._node_unreachable(client, node_jobs, exc, asking_since)
             return
         self._unreachable_since.pop(client.node.name, None)
         for job in node_jobs:
@@ -115,7 +123,13 @@ class JobSync:
                     # Between listings only running jobs are followed; every change of state
                     # waits for a fresh listing.
                     await self._follow_running(client, snapshot, job)
-            except (NodeUnreachable, ScrapydError) as exc:
+            except NodeUnreachable as exc:
+                # A node that stops answering fails every job's question in turn, each after a
+                # whole timeout: stop asking, and count it unreachable since this tick began.
+                log.warning("job %s: %s", job.id, exc)
+                await self._node_unreachable(client, node_jobs, exc, asking_since)
+                return
+            except ScrapydError as exc:
                 log.warning("job %s: %s", job.id, exc)
 
     async def _snapshot(
@@ -192,18 +206,32 @@ class JobSync:
             await self._job_service.stop(job, f"stopped: it ran longer than the {seconds} s a job may run")
 
     async def _settle_ended(self, client: ScrapydClient, job: Job, *, lost: bool) -> None:
-        await self._feeds.ingest(client, job)
         tail = await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES)
-        vanished = f"node {client.node.name} lost the job (scrapyd restarted?)" if lost else None
-        await self._settle(job, parse_outcome(tail or ""), vanished)
+        outcome = parse_outcome(tail or "")
+        if lost and outcome.launcher_gone and outcome.close_reason is None:
+            # Its process outlived the scrapyd that lost it and is closing: wait for the close, so
+            # that every item it wrote is taken.
+            since = self._lost_since.setdefault(job.id, time.monotonic())
+            if time.monotonic() - since < ORPHAN_CLOSE_SECONDS:
+                return
+        self._lost_since.pop(job.id, None)
+        await self._feeds.ingest(client, job)
+        vanished = None
+        if lost:
+            vanished = f"node {client.node.name} lost the job (scrapyd restarted?)"
+            if outcome.launcher_gone:
+                vanished = f"node {client.node.name}'s scrapyd died while the job ran; its spider stopped"
+        await self._settle(job, outcome, vanished)
 
     async def _find_lost(self, client: ScrapydClient, asked_at: datetime, job: Job) -> None:
         """A job its node does not know, and that the gateway never saw running."""
         if job.id in self._job_service.sending:
             return  # its schedule call is under way
         if await client.read_log_tail(job.project, job.spider_name, job.id, LOG_TAIL_BYTES) is not None:
-            # It ran while nobody watched, and its node has forgotten it since.
-            await self._settle_ended(client, job, lost=True)
+            # It started. Unless a listing asked for now shows it (the listing this tick went by
+            # may predate its arrival), it ran while nobody watched and its node forgot it since.
+            if (await client.list_jobs()).state_of(job.id) is None:
+                await self._settle_ended(client, job, lost=True)
             return
         if job.cancel_requested_at is not None:
             await self._settle(job, JobOutcome(), None)
@@ -233,9 +261,13 @@ class JobSync:
             except ScrapydError as exc:
                 await self._settle(job, JobOutcome(), f"scrapyd refused the job: {exc.message}")
 
-    async def _node_unreachable(self, client: ScrapydClient, node_jobs: list[Job], exc: Exception) -> None:
+    async def _node_unreachable(
+        self, client: ScrapydClient, node_jobs: list[Job], exc: Exception, asking_since: float
+    ) -> None:
+        # Counted from when the first unanswered question was asked: a node that hangs takes a
+        # whole timeout to fail each one.
         name = client.node.name
-        since = self._unreachable_since.setdefault(name, time.monotonic())
+        since = self._unreachable_since.setdefault(name, asking_since)
         if time.monotonic() - since < self._policy.node_lost_after.total_seconds():
             return
         reason = f"node {name} has not answered for {int(time.monotonic() - since)} s: {exc}"

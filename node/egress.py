@@ -31,7 +31,7 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.settings import BaseSettings
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IHostnameResolver, IHostResolution
@@ -58,9 +58,12 @@ PROXY_MIDDLEWARE = "node.egress.ProxyPinningMiddleware"
 MEMORY_LIMIT_MB = 2048
 # Schemes whose handlers read files or reach the network outside the guarded resolver.
 _OFF_NETWORK_SCHEMES = ("file", "data", "s3", "ftp")
-# A project's http(s) handler must derive from Twisted's HTTP/1.1 one, which connects through the
-# reactor's name resolver (others, httpx or aiohttp, resolve names themselves).
+# http(s) is downloaded by Twisted's HTTP/1.1 handler, which connects through the reactor's name
+# resolver (httpx's or aiohttp's resolve names themselves), or by the platform's browser handler,
+# whose browser goes out only through a guard proxy. A scrapy-playwright handler gets the latter.
 _TWISTED_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+_GUARDED_BROWSER_HANDLER = "spiders_project.rendering.GuardedPlaywrightHandler"
+_PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 # The loopback ports of this process's guard proxies (ProxyPinningMiddleware's).
 _GUARD_PORTS: set[int] = set()
 
@@ -137,7 +140,8 @@ class GuardedResolver:
     def _allows(self, host: str, port: int, address: str) -> bool:
         """An allowed target, or one of this process's guard proxies (the pools' proxies are
         reached only through those)."""
-        return (address == "127.0.0.1" and port in _GUARD_PORTS) or self.policy.allows(host, port, address)
+        own_guard = host == address == "127.0.0.1" and port in _GUARD_PORTS
+        return own_guard or self.policy.allows(host, port, address)
 
 
 class EgressGuard:
@@ -150,9 +154,12 @@ class EgressGuard:
         configured = settings.getwithbase("DOWNLOAD_HANDLERS")
         for scheme in ("http", "https"):
             path = configured.get(scheme)
-            if path and not issubclass(load_object(path), HTTP11DownloadHandler):
-                log.warning("egress guard: %s is not a Twisted handler; %s uses Scrapy's own", path, scheme)
-                handlers.set(scheme, _TWISTED_HANDLER, priority="cmdline")
+            guarded = _guarded_handler(path) if path else None
+            if guarded != path:
+                log.warning("egress guard: %s downloads with %s instead of %s", scheme, guarded, path)
+            handlers.set(scheme, guarded, priority="cmdline")
+        # Twisted's handlers and resolver, whatever the project says.
+        settings.set("TWISTED_REACTOR_ENABLED", True, priority="cmdline")
         middlewares = settings["DOWNLOADER_MIDDLEWARES"]
         middlewares.set(MIDDLEWARE, 50, priority="cmdline")
         # After HttpProxyMiddleware (750), which turns a proxy's credentials into a header: whatever
@@ -237,13 +244,22 @@ class ProxyPinningMiddleware:
                 self._guards[upstream] = guard
             return self._guards[upstream]
 
-    def _close(self) -> Any:
-        return deferred_from_coro(self._close_guards())
-
-    async def _close_guards(self) -> None:
+    async def _close(self) -> None:
         for guard in self._guards.values():
             _GUARD_PORTS.discard(guard.port)
             await guard.close()
+
+
+def _guarded_handler(path: str) -> str:
+    """The handler a project's http(s) handler is replaced by (itself if it is safe)."""
+    handler = load_object(path)
+    lineage = {f"{cls.__module__}.{cls.__qualname__}" for cls in handler.__mro__}
+    if (
+        handler is HTTP11DownloadHandler
+        or f"{handler.__module__}.{handler.__qualname__}" == _GUARDED_BROWSER_HANDLER
+    ):
+        return path
+    return _GUARDED_BROWSER_HANDLER if _PLAYWRIGHT_HANDLER in lineage else _TWISTED_HANDLER
 
 
 def crawl_arguments(project_addons: dict[str, Any]) -> list[str]:
@@ -252,6 +268,7 @@ def crawl_arguments(project_addons: dict[str, Any]) -> list[str]:
     last = max((priority for priority in project_addons.values() if isinstance(priority, int)), default=0)
     addons = {**project_addons, ADDON: last + 1}
     return [
-        *("-s", f"TWISTED_DNS_RESOLVER={RESOLVER}", "-s", f"DNS_RESOLVER={RESOLVER}"),
+        # At command-line priority it wins over a project's deprecated DNS_RESOLVER too.
+        *("-s", f"TWISTED_DNS_RESOLVER={RESOLVER}"),
         *("-s", f"ADDONS={json.dumps(addons)}"),
     ]

@@ -1,14 +1,20 @@
 """scrapyd's launcher, made safe to share: clean environments, secrets kept out of argv and logs,
-spawn failures that free their slot, and the exit status of every job's process at the end of its log.
+spawn failures that free their slot, the exit status of every job's process at the end of its log,
+and no job started twice.
 
 ``launcher = node.launcher.Launcher`` in scrapyd.conf. Only the launcher sees how a process really
 ended (``os._exit``, a crash, a kill, or never started at all), so it is the one that records it.
+
+A job's log file is created here, before its process starts, and a job whose log exists already is
+not started again: so the gateway can send a job once more whenever its node does not know it and
+has no log of it (the node lost it before it ran), and a copy that arrives twice runs once.
 """
 
 from __future__ import annotations
 
 import datetime
 import itertools
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +25,7 @@ from scrapyd.launcher import ScrapyProcessProtocol, get_crawl_args
 from twisted.internet import error, reactor
 from twisted.logger import Logger
 
+from node.lifetime import LAUNCHER_PID_VARIABLE
 from node.outcome import append_outcome
 from node.secret_arguments import SECRET_ARGUMENTS
 
@@ -73,9 +80,14 @@ class Launcher(ScrapydLauncher):  # type: ignore[misc]
         message.setdefault("settings", {})
         message["settings"].update(environment.get_settings(message))
         env = spider_environment(environment.get_environment(message, slot)) | secrets
+        env[LAUNCHER_PID_VARIABLE] = str(os.getpid())
         args = [sys.executable, "-m", self.runner, "crawl", *get_crawl_args(message)]
         process = ScrapyProcessProtocol(message["_project"], message["_spider"], message["_job"], env, args)
         log_file = _log_file(args)
+        if log_file is not None and not _first_start(log_file):
+            log.warn("job {job} arrived again after it was started: this copy is dropped", job=process.job)
+            self._get_message(slot)
+            return
         try:
             check_argv(args)
             spawner: Any = reactor
@@ -100,6 +112,15 @@ class Launcher(ScrapydLauncher):  # type: ignore[misc]
         process.end_time = datetime.datetime.now()
         self.finished.add(process)
         self._get_message(slot)
+
+
+def _first_start(log_file: str) -> bool:
+    """Create the job's log; False if it exists (the job was started before)."""
+    try:
+        with open(log_file, "x", encoding="utf-8"):
+            return True
+    except FileExistsError:
+        return False
 
 
 def _record_exit(process: Any, log_file: str) -> None:

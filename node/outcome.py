@@ -16,7 +16,7 @@ MARKER = "[spider-platform] INFO: Job outcome: "
 _LINE = re.compile(re.escape(MARKER) + r"(\{.*\})\s*$", re.MULTILINE)
 
 # Close reasons that mean the spider did not do its work, although the process exited cleanly.
-FAILED_CLOSE_REASONS = frozenset({"start_error", "memusage_exceeded"})
+FAILED_CLOSE_REASONS = frozenset({"start_error", "memusage_exceeded", "gateway_unreachable", "job_over"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class JobOutcome:
     exit_code: int | None = None
     # Why the node could not start the process at all (then ``exit_code`` is -1).
     spawn_error: str | None = None
+    # The scrapyd that started the process died, and the process is closing (node/lifetime.py).
+    launcher_gone: bool = False
 
     @property
     def process_ended(self) -> bool:
@@ -61,4 +63,5 @@ def parse_outcome(log_tail: str) -> JobOutcome:
         close_reason=close_reason if isinstance(close_reason, str) else None,
         exit_code=exit_code if isinstance(exit_code, int) else None,
         spawn_error=spawn_error if isinstance(spawn_error, str) else None,
+        launcher_gone=facts.get("launcher_gone") is True,
     )

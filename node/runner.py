@@ -2,7 +2,9 @@
 
 It is scrapyd's own runner, plus what the gateway relies on: items reach the feed file as soon as
 they are exported, the log records the spider's close reason (the launcher adds the exit status),
-and every crawl runs under the egress guard of ``node.egress``, whatever project its spider is from.
+every crawl runs under the egress guard of ``node.egress``, whatever project its spider is from,
+and the process ends with the scrapyd that started it (a graceful stop, as if cancelled), so no
+orphan works on for a node that has forgotten it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from scrapy import signals
 from scrapyd.runner import project_environment
 
 from node import egress
+from node.lifetime import end_with_launcher
 from node.outcome import append_outcome
 
 LIVE_FEED_STORAGE = "node.feeds.LiveFileFeedStorage"
@@ -28,6 +31,7 @@ def main() -> None:
     argv = sys.argv
     crawling = len(argv) > 1 and argv[1] == "crawl"
     log_file = _setting_from_argv(argv, "LOG_FILE") if crawling else None
+    end_with_launcher(log_file)
     try:
         with project_environment(os.environ["SCRAPY_PROJECT"]):
             if crawling:

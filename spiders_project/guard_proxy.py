@@ -24,7 +24,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
 from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, resolve
@@ -45,7 +45,7 @@ class Upstream:
 
     host: str
     port: int
-    authorization: bytes | None = None
+    authorization: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_playwright(cls, settings: dict[str, str]) -> Upstream:
@@ -95,17 +95,19 @@ class GuardProxy:
             method, target, lines = _parse_head(head)
             if method == b"CONNECT":
                 host, port = _authority(target.decode("latin-1"))
-                address = await self._checked(host, port)
-                upstream_reader, upstream_writer = await self._open(address, port, host, tunnel=True)
+                addresses = await self._allowed(host, port)
+                upstream_reader, upstream_writer, _ = await self._open_first(
+                    addresses, port, host, tunnel=True
+                )
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             else:
                 parts = urlsplit(target.decode("latin-1"))
                 if parts.scheme != "http" or not parts.hostname:
                     raise _Refused(f"not an absolute http URL: {target[:200]!r}")
                 port = parts.port or 80
-                address = await self._checked(parts.hostname, port)
-                upstream_reader, upstream_writer = await self._open(
-                    address, port, parts.hostname, tunnel=False
+                addresses = await self._allowed(parts.hostname, port)
+                upstream_reader, upstream_writer, address = await self._open_first(
+                    addresses, port, parts.hostname, tunnel=False
                 )
                 path = parts.path or "/"
                 if parts.query:
@@ -126,16 +128,36 @@ class GuardProxy:
                 if stream is not None:
                     stream.close()
 
-    async def _checked(self, host: str, port: int) -> str:
-        """The first of ``host``'s addresses the policy allows on ``port``; refuses if there is none."""
+    async def _allowed(self, host: str, port: int) -> list[str]:
+        """``host``'s addresses the policy allows on ``port``, in the order to try them; refuses if
+        there is none. Through a proxy, IPv4 first: a proxy may have no IPv6 route."""
         addresses = await asyncio.to_thread(resolve, host, port)
         if not addresses:
             raise _Refused(f"{host} does not resolve")
+        allowed = [address for address in addresses if self.policy.allows(host, port, address)]
+        if not allowed:
+            self.policy.check(host, port, addresses)  # raises, saying why
+            raise _Refused(f"{host}:{port}")
+        if self.upstream is not None:
+            allowed.sort(key=lambda address: ":" in address)
+        return allowed
+
+    async def _open_first(
+        self, addresses: list[str], port: int, host: str, *, tunnel: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+        """A connection to the first of ``addresses`` that answers, and that address. Plain HTTP
+        through a proxy connects to the proxy alone, so it takes the first address."""
+        if self.upstream is not None and not tunnel:
+            addresses = addresses[:1]
+        failure: Exception = OSError(f"no address of {host} answered")
         for address in addresses:
-            if self.policy.allows(host, port, address):
-                return address
-        self.policy.check(host, port, addresses)  # raises, saying why
-        raise _Refused(f"{host}:{port}")
+            try:
+                reader, writer = await self._open(address, port, host, tunnel=tunnel)
+            except (OSError, TimeoutError) as exc:
+                failure = exc
+                continue
+            return reader, writer, address
+        raise failure
 
     async def _open(
         self, address: str, port: int, host: str, *, tunnel: bool

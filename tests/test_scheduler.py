@@ -152,7 +152,7 @@ def test_each_due_time_fires_once_and_its_job_carries_the_schedule(tmp_path: Pat
             assert [run.due_at for run in runs] == [at("2026-06-01T11:00:00"), at("2026-06-01T12:00:00")]
             assert [run.outcome for run in runs] == ["started", "started"]
             jobs = await gw.platform.jobs.search(key, schedule_id=schedule.id)
-            assert sorted(job.id for job in jobs) == sorted(str(run.job_id) for run in runs)
+            assert sorted(job.public_id for job in jobs) == sorted(str(run.job_id) for run in runs)
             assert all(job.arguments == {"category": "books"} and job.spider_name == "prices" for job in jobs)
             current = await gw.schedule(schedule)
             assert current.next_run_at == at("2026-06-01T13:00:00")
@@ -427,6 +427,6 @@ def test_a_run_whose_scheduler_died_before_starting_it_is_started_once(tmp_path:
             assert resumed.outcome == "started"
             assert resumed.job_id == claimed.id
             jobs = await gw.platform.jobs.search(key, schedule_id=schedule.id)
-            assert [job.id for job in jobs] == [claimed.id]
+            assert [job.public_id for job in jobs] == [claimed.id]
 
     run(scenario())

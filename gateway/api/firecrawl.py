@@ -70,6 +70,8 @@ async def _status(request: Request, kind: BatchKind) -> JSONResponse:
         "completed": counts.done,
         "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
         "expiresAt": timestamp(batch.expires_at),
+        # The platform's own: how often a new spider process took over pages left (a crash, a lost node).
+        "spiderRestarts": batch.restarts,
         "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],
     }
     if more:

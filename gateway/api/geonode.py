@@ -176,6 +176,7 @@ def _summary(batch: Batch, counts: PageCounts) -> dict[str, Any]:
         "failed_urls": counts.failed,
         "cancelled_urls": counts.cancelled,
         "pending_urls": counts.pending,
+        "spider_restarts": batch.restarts,
         "created_at": timestamp(batch.created_at),
         "completed_at": timestamp(batch.completed_at),
     }

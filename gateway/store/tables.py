@@ -260,8 +260,8 @@ jobs = Table(
     metadata,
     # The id on the store and on the node (scrapyd's jobid, the feed's and the log's name).
     Column("id", String(64), primary_key=True),
-    # The id the job's tenant knows it by, unique per tenant: a client may choose it (scrapyd's
-    # ``jobid``). It is also ``id`` unless another tenant's job has that id, which no tenant learns.
+    # The id the job's tenant knows it by, unique per tenant. A client may choose it (scrapyd's
+    # ``jobid``, a schedule run's id); otherwise it is ``id``.
     Column("public_id", String(64), nullable=False),
     Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
     Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),

@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
 from twisted.python.failure import Failure
 
 from spiders_project.fetching import (
@@ -24,9 +25,14 @@ from spiders_project.fetching import (
 from spiders_project.gateway_inputs import InputsUnavailable, read_inputs, read_inputs_now
 from spiders_project.items import FetchedPage
 
-# How long a spider keeps asking a gateway that does not answer, and the longest pause between two tries.
+# How long a spider keeps asking a gateway that does not answer (the BATCH_CLAIM_PATIENCE setting,
+# in seconds), and the longest pause between two tries.
 CLAIM_PATIENCE_SECONDS = 90.0
 CLAIM_BACKOFF_MAX_SECONDS = 5.0
+# The close reasons of a spider that stopped for want of its gateway, and of one the gateway told
+# to stop (its job is over: its node lost it, or it was cancelled).
+GATEWAY_UNREACHABLE = "gateway_unreachable"
+JOB_OVER = "job_over"
 
 
 class BatchSpider(PageSpider):
@@ -58,10 +64,12 @@ class BatchSpider(PageSpider):
         self._exhausted = False
         self._failing_since: float | None = None
         self._retry_at = 0.0
+        self.claim_patience = CLAIM_PATIENCE_SECONDS
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BatchSpider:
         spider: BatchSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider.claim_patience = crawler.settings.getfloat("BATCH_CLAIM_PATIENCE", CLAIM_PATIENCE_SECONDS)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
 
@@ -109,7 +117,7 @@ class BatchSpider(PageSpider):
             self._claim_in_background()
 
     def _claim_in_background(self) -> None:
-        if self._claiming or time.monotonic() < self._retry_at:
+        if self._claiming or time.monotonic() < self._retry_at or not self.crawler.crawling:
             return
         self._claiming = True
         claim = read_inputs(self._claim_url())
@@ -124,13 +132,17 @@ class BatchSpider(PageSpider):
         return f"{self.inputs_url}{separator}{urlencode({'claim': self.chunk, 'job': self.job_id})}"
 
     def _claim_failed(self, error: BaseException) -> None:
-        # The gateway may be restarting: ask again later, backing off, and only give up (the
-        # gateway then reports the rest) after CLAIM_PATIENCE_SECONDS without an answer.
+        # The gateway may be restarting: ask again later, backing off, and only give up (closing
+        # as gateway_unreachable; the gateway gives the rest to another process) after
+        # claim_patience seconds without an answer.
         self._claiming = False
         if isinstance(error, InputsUnavailable) and 400 <= error.status < 500:
             # The gateway answered: the batch is gone (expired, deleted), and nothing more will come.
             self.logger.warning("the batch's URLs are no longer handed out: %s", error)
             self._exhausted = True
+            if error.status == 410 and self.crawler.crawling and self.crawler.engine.spider is not None:
+                # This job is over for the gateway: whatever it fetched now would be thrown away.
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason=JOB_OVER))
             return
         now = time.monotonic()
         if self._failing_since is None:
@@ -141,12 +153,14 @@ class BatchSpider(PageSpider):
 
     def _gave_up(self) -> bool:
         return self._failing_since is not None and (
-            time.monotonic() - self._failing_since > CLAIM_PATIENCE_SECONDS
+            time.monotonic() - self._failing_since > self.claim_patience
         )
 
     def _idle(self) -> None:
-        if self._exhausted or self._gave_up():
+        if self._exhausted:
             return
+        if self._gave_up():
+            raise CloseSpider(GATEWAY_UNREACHABLE)
         self._claim_in_background()
         raise DontCloseSpider
 

@@ -47,4 +47,8 @@ def test_a_job_id_another_tenant_chose_is_neither_revealed_nor_shared(
             assert f"quote of tenant {3 - n}" not in items
             listed = client.get("/listjobs.json", params={"project": "spiders_project"}).json()
             assert [entry["id"] for entry in listed["finished"]].count(chosen) == 1
-            assert client.get(f"/logs/spiders_project/quotes/{chosen}.log").status_code == 200
+            log = client.get(f"/logs/spiders_project/quotes/{chosen}.log")
+            assert log.status_code == 200
+            # The node's names for the job (its log, its feed) are its own for both tenants alike.
+            assert f"{chosen}.log" not in log.text
+            assert f"{chosen}.jl" not in log.text

@@ -40,8 +40,9 @@ def test_the_resolver_lets_through_what_the_operator_allows(canary: Canary) -> N
     assert canary.connections == before + 1
 
 
-def test_a_project_cannot_swap_in_a_handler_that_resolves_names_itself() -> None:
-    """httpx's or aiohttp's handler would look names up on its own, past the guarded resolver."""
+def test_a_project_cannot_swap_in_a_handler_that_escapes_the_guard() -> None:
+    """httpx's or aiohttp's handler would look names up on its own, past the guarded resolver, and
+    a stock scrapy-playwright handler would let its browser out unguarded."""
     from scrapy.settings import Settings
 
     from node.egress import EgressGuard
@@ -50,11 +51,14 @@ def test_a_project_cannot_swap_in_a_handler_that_resolves_names_itself() -> None
     httpx_handler = "scrapy.core.downloader.handlers._httpx.HttpxDownloadHandler"
     playwright = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
     settings.set("DOWNLOAD_HANDLERS", {"https": httpx_handler, "http": playwright}, priority="project")
+    settings.set("TWISTED_REACTOR_ENABLED", False, priority="project")
 
     EgressGuard().update_settings(settings)
 
     handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
     assert handlers["https"] == "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
-    assert handlers["http"] == playwright  # Twisted's, underneath
+    # A browser of the project's own would follow redirects and subresources unguarded.
+    assert handlers["http"] == "spiders_project.rendering.GuardedPlaywrightHandler"
+    assert settings.getbool("TWISTED_REACTOR_ENABLED")
     assert handlers["file"] is None
     assert handlers["data"] is None
