@@ -27,11 +27,15 @@ from gateway.jobs import JobStatus
 from gateway.keys import ApiKeys
 from gateway.store import Store
 from gateway.store.tables import api_keys, batch_pages, batches, jobs
+from node.outcome import GATEWAY_UNREACHABLE
 
 log = logging.getLogger(__name__)
 
-# How many times a batch whose spider processes all ended with pages left gets new ones.
+# How many times a batch whose spider processes all ended with pages left gets new ones; each
+# process that gave up for want of the gateway (an outage, not a fault of the batch) earns it one
+# more, up to MAX_OUTAGE_RESTARTS.
 MAX_RESTARTS = 2
+MAX_OUTAGE_RESTARTS = 10
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class _BatchJob:
     status: JobStatus
     settled: bool
     started: bool
+    close_reason: str | None
 
 
 class BatchProgress:
@@ -87,7 +92,9 @@ class BatchProgress:
                 # spider processes are still shutting down.
                 await self._finish(batch.id, statuses)
             elif len(ended) == len(batch_jobs):
-                if batch.restarts < MAX_RESTARTS and await self._restart(batch):
+                outages = sum(job.close_reason == GATEWAY_UNREACHABLE for job in batch_jobs)
+                allowed = MAX_RESTARTS + min(outages, MAX_OUTAGE_RESTARTS)
+                if batch.restarts < allowed and await self._restart(batch):
                     continue
                 await self._finish(batch.id, statuses)
 
@@ -131,13 +138,24 @@ class BatchProgress:
             if not open_batches:
                 return [], {}
             job_rows = await db.execute(
-                select(jobs.c.id, jobs.c.batch_id, jobs.c.status, jobs.c.settled, jobs.c.started_at).where(
-                    jobs.c.batch_id.in_([batch.id for batch in open_batches])
-                )
+                select(
+                    jobs.c.id,
+                    jobs.c.batch_id,
+                    jobs.c.status,
+                    jobs.c.settled,
+                    jobs.c.started_at,
+                    jobs.c.close_reason,
+                ).where(jobs.c.batch_id.in_([batch.id for batch in open_batches]))
             )
             by_batch: dict[str, list[_BatchJob]] = {}
             for row in job_rows:
-                job = _BatchJob(row.id, JobStatus(row.status), bool(row.settled), row.started_at is not None)
+                job = _BatchJob(
+                    row.id,
+                    JobStatus(row.status),
+                    bool(row.settled),
+                    row.started_at is not None,
+                    row.close_reason,
+                )
                 by_batch.setdefault(row.batch_id, []).append(job)
         return open_batches, by_batch
 

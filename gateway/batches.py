@@ -459,8 +459,9 @@ class BatchService:
         }
 
     async def _check_claimant(self, batch_id: str, job_id: str) -> None:
-        """A job the gateway has settled (its node lost it, or it was cancelled) gets no more URLs:
-        its unfetched claims go back to the batch, and its process is told to close."""
+        """A job the gateway has settled (its node lost it, say) or asked to stop gets no more URLs,
+        and its process is told to close. A settled job's unfetched claims go back to the batch at
+        once; one asked to stop may still be fetching its own, which go back once it is settled."""
         async with self._store.read() as db:
             job = (
                 await db.execute(
@@ -471,6 +472,8 @@ class BatchService:
             ).first()
         if job is None or not (job.settled or job.cancel_requested_at is not None):
             return
+        if not job.settled:
+            raise Gone("this spider's job is being stopped: close")
         async with self._store.write() as db:
             await db.execute(
                 update(batch_pages)

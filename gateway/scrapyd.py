@@ -63,12 +63,13 @@ class NodeJobs:
     finished: frozenset[str]
 
     def state_of(self, job_id: str) -> str | None:
+        # Running and finished first: a second copy of a job still queued never runs (node/launcher.py).
         if job_id in self.running:
             return "running"
-        if job_id in self.pending:
-            return "pending"
         if job_id in self.finished:
             return "finished"
+        if job_id in self.pending:
+            return "pending"
         return None
 
 

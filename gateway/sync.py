@@ -37,8 +37,9 @@ LOG_TAIL_BYTES = 64 * 1024
 # died), the node starts only one of them.
 REDISPATCH_AFTER = timedelta(seconds=5)
 # How long a job its node lost while it ran (scrapyd died) may take to close: its process stops
-# with scrapyd (node/lifetime.py), and its feed is read to the end once its log says it closed.
-ORPHAN_CLOSE_SECONDS = 60.0
+# with scrapyd (node/lifetime.py), gracefully (downloads under way finish), and its feed is read
+# to the end once its log says it closed.
+ORPHAN_CLOSE_SECONDS = 200.0  # past Scrapy's default download timeout (180 s)
 # How often a job that no node accepted is offered again.
 DISPATCH_RETRY_SECONDS = 2.0
 
@@ -82,6 +83,7 @@ class JobSync:
         self._listings: dict[str, _Listing] = {}
         self._foreign_nodes: set[str] = set()
         self._lost_since: dict[str, float] = {}
+        self._stalled_job: dict[str, str] = {}
 
     async def tick(self) -> None:
         unsettled = await self._unsettled()
@@ -114,8 +116,12 @@ class JobSync:
         except (NodeUnreachable, ScrapydError) as exc:
             await self._node_unreachable(client, node_jobs, exc, asking_since)
             return
-        self._unreachable_since.pop(client.node.name, None)
+        name = client.node.name
+        self._unreachable_since.pop(name, None)
+        # The job whose question failed last time goes last: one slow file cannot starve the rest.
+        node_jobs = sorted(node_jobs, key=lambda job: job.id == self._stalled_job.get(name))
         for job in node_jobs:
+            asking_since = time.monotonic()
             try:
                 if fresh:
                     await self._sync_job(client, snapshot, asked_at, job)
@@ -125,9 +131,11 @@ class JobSync:
                     await self._follow_running(client, snapshot, job)
             except NodeUnreachable as exc:
                 # A node that stops answering fails every job's question in turn, each after a
-                # whole timeout: stop asking, and count it unreachable since this tick began.
+                # whole timeout: stop asking this tick. It counts as unreachable since that
+                # question was asked, and is lost only if the next listing fails too.
                 log.warning("job %s: %s", job.id, exc)
-                await self._node_unreachable(client, node_jobs, exc, asking_since)
+                self._unreachable_since.setdefault(name, asking_since)
+                self._stalled_job[name] = job.id
                 return
             except ScrapydError as exc:
                 log.warning("job %s: %s", job.id, exc)
@@ -238,8 +246,10 @@ class JobSync:
             return
         if job.dispatched_at is None or job.dispatched_at > asked_at - REDISPATCH_AFTER:
             return
+        # Only if nothing changed since the tick read it (a cancel, another gateway's re-send).
+        if not await self._update(job, resend_of=job.dispatched_at, dispatched_at=self._clock()):
+            return
         log.warning("job %s is unknown to node %s: sending it again", job.id, client.node.name)
-        await self._update(job, dispatched_at=self._clock())
         try:
             await self._job_service.send_to_node(client, job)
         except ScrapydError as exc:
@@ -314,11 +324,14 @@ class JobSync:
         *,
         guard_undispatched: bool = False,
         only_if: JobStatus | None = None,
+        resend_of: datetime | None = None,
         **values: Any,
     ) -> bool:
         query = update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False))
         if guard_undispatched:
             query = query.where(jobs.c.dispatched_at.is_(None))
+        if resend_of is not None:
+            query = query.where(jobs.c.dispatched_at == resend_of, jobs.c.cancel_requested_at.is_(None))
         if only_if is not None:
             query = query.where(jobs.c.status == only_if)
         async with self._store.write() as db:

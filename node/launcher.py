@@ -84,11 +84,13 @@ class Launcher(ScrapydLauncher):  # type: ignore[misc]
         args = [sys.executable, "-m", self.runner, "crawl", *get_crawl_args(message)]
         process = ScrapyProcessProtocol(message["_project"], message["_spider"], message["_job"], env, args)
         log_file = _log_file(args)
-        if log_file is not None and not _first_start(log_file):
-            log.warn("job {job} arrived again after it was started: this copy is dropped", job=process.job)
-            self._get_message(slot)
-            return
         try:
+            if log_file is not None and not _first_start(log_file):
+                log.warn(
+                    "job {job} arrived again after it was started: this copy is dropped", job=process.job
+                )
+                self._get_message(slot)
+                return
             check_argv(args)
             spawner: Any = reactor
             spawner.spawnProcess(process, sys.executable, args=args, env=env)

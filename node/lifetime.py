@@ -19,6 +19,8 @@ from node.outcome import append_outcome
 
 LAUNCHER_PID_VARIABLE = "NODE_LAUNCHER_PID"
 _PR_SET_PDEATHSIG = 1
+# Scrapy's SIGTERM handler once its graceful stop has begun (the next signal forces the stop).
+_SCRAPY_FORCED_STOP = "_signal_kill"
 
 
 def end_with_launcher(log_file: str | None) -> None:
@@ -32,6 +34,12 @@ def end_with_launcher(log_file: str | None) -> None:
 
     def orphaned(signum: int = 0, frame: FrameType | None = None) -> None:
         signal.signal(orphaned_signal, signal.SIG_IGN)
+        on_term = signal.getsignal(signal.SIGTERM)
+        if not callable(on_term):
+            # Before Scrapy's handlers: nothing runs yet that a graceful stop would keep.
+            raise SystemExit("the scrapyd that started this job is gone")
+        if getattr(on_term, "__name__", "") == _SCRAPY_FORCED_STOP:
+            return  # Scrapy is stopping already (a cancel, a node stop): a second TERM would force it
         if log_file:
             append_outcome(log_file, launcher_gone=True)
         os.kill(os.getpid(), signal.SIGTERM)  # Scrapy's graceful stop

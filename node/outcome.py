@@ -15,8 +15,12 @@ from typing import Any
 MARKER = "[spider-platform] INFO: Job outcome: "
 _LINE = re.compile(re.escape(MARKER) + r"(\{.*\})\s*$", re.MULTILINE)
 
+# A batch spider's close reasons: it stopped for want of its gateway, or the gateway told it its
+# job is over (its node lost it, or it was cancelled).
+GATEWAY_UNREACHABLE = "gateway_unreachable"
+JOB_OVER = "job_over"
 # Close reasons that mean the spider did not do its work, although the process exited cleanly.
-FAILED_CLOSE_REASONS = frozenset({"start_error", "memusage_exceeded", "gateway_unreachable", "job_over"})
+FAILED_CLOSE_REASONS = frozenset({"start_error", "memusage_exceeded", GATEWAY_UNREACHABLE, JOB_OVER})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -134,9 +135,14 @@ def door(node: ScrapydNode) -> Iterator[NodeDoor]:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, door: NodeDoor, slow_site: QuotesSite) -> Iterator[Gateway]:
-    env = {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{slow_site.port}"}
-    started = Gateway(tmp_path / "gateway", _DoorNode(door), env=env).start()  # type: ignore[arg-type]
+def gateway_env(request: pytest.FixtureRequest, slow_site: QuotesSite) -> dict[str, str]:
+    """The gateway's environment; a test may add to it with ``indirect`` parametrisation."""
+    return {"GATEWAY_ALLOWED_ADDRESSES": f"127.0.0.1:{slow_site.port}", **getattr(request, "param", {})}
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, door: NodeDoor, gateway_env: dict[str, str]) -> Iterator[Gateway]:
+    started = Gateway(tmp_path / "gateway", _DoorNode(door), env=gateway_env).start()  # type: ignore[arg-type]
     deploy_testbed(started, tmp_path)
     yield started
     if started.process is not None and started.process.poll() is None:
@@ -393,3 +399,61 @@ def test_a_spider_the_gateway_wrote_off_gets_no_more_urls(
     for job_id in running:
         (log,) = node.directory.rglob(f"logs/*/*/{job_id}.log")
         assert '"close_reason": "job_over"' in log.read_text(encoding="utf-8")
+
+
+def test_a_node_stopped_gracefully_lets_its_spiders_close(
+    node: ScrapydNode, gateway: Gateway, slow_site: QuotesSite, rng: random.Random
+) -> None:
+    """SIGTERM to scrapyd and its spiders at once (systemd, Ctrl-C): each spider's stop stays the
+    graceful one it began, although its scrapyd is gone before it ends."""
+    key_name = "graceful-stop"
+    key = gateway.create_key(key_name)
+    # Pages of 3 s: a spider's graceful stop waits for the ones under way, outliving its scrapyd.
+    urls = slow_urls(slow_site, 300, 3.0, "graceful")
+    with gateway.client(key) as client:
+        batch_id = start_batch(client, urls)
+        wait_for_first_pages(client, batch_id)
+        stopped = [job["id"] for job in client.get("/api/v1/jobs").json() if job["status"] == "running"]
+        time.sleep(rng.uniform(0.0, 2.0))
+        node.stop()
+        node.start()
+
+        print(f"settled {wait_settled(client, [batch_id], work_left=30.0):.1f} s after the restart")
+        assert_all_accounted_for(gateway, node, client, key_name, {batch_id: urls})
+    for job_id in stopped:
+        (log,) = node.directory.rglob(f"logs/*/*/{job_id}.log")
+        assert '"close_reason": "shutdown"' in log.read_text(encoding="utf-8")
+
+
+def new_processes(client: httpx.Client, known: set[str]) -> set[str]:
+    jobs = client.get("/api/v1/jobs").json()
+    return {job["id"] for job in jobs if job["status"] == "running" and job["id"] not in known}
+
+
+@pytest.mark.parametrize("gateway_env", [{"GATEWAY_BATCH_CLAIM_PATIENCE_SECONDS": "2"}], indirect=True)
+def test_spiders_that_give_up_on_an_absent_gateway_never_cost_the_batch_its_pages(
+    node: ScrapydNode, gateway: Gateway, slow_site: QuotesSite, rng: random.Random
+) -> None:
+    """Three outages, each longer than the spiders' patience (2 s here): each time every spider
+    gives up, and the batch gets new ones, beyond the two restarts a failing batch gets."""
+    key_name = "outages"
+    key = gateway.create_key(key_name)
+    # Enough pages of 3 s that some are left after the third outage.
+    urls = slow_urls(slow_site, 900, 3.0, "outages")
+    with gateway.client(key) as client:
+        batch_id = start_batch(client, urls)
+        wait_for_first_pages(client, batch_id)
+        seen = {job["id"] for job in client.get("/api/v1/jobs").json()}
+    for _ in range(3):
+        assert gateway.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        # Long enough for the pages under way (3 s) and the patience (2 s) to run out.
+        time.sleep(rng.uniform(9.0, 11.0))
+        gateway.start()
+        with gateway.client(key) as client:
+            seen |= wait_until(partial(new_processes, client, set(seen)), timeout=30, what="a new process")
+
+    with gateway.client(key) as client:
+        wait_settled(client, [batch_id], work_left=60.0)
+        assert_all_accounted_for(gateway, node, client, key_name, {batch_id: urls})
+        # More than the two restarts a batch gets for faults of its own.
+        assert client.get(f"/v2/batch/scrape/{batch_id}").json()["spiderRestarts"] >= 3

@@ -15,6 +15,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from twisted.python.failure import Failure
 
+from node.outcome import GATEWAY_UNREACHABLE, JOB_OVER
 from spiders_project.fetching import (
     PAGE_SPIDER_SETTINGS,
     PageSpider,
@@ -29,10 +30,6 @@ from spiders_project.items import FetchedPage
 # in seconds), and the longest pause between two tries.
 CLAIM_PATIENCE_SECONDS = 90.0
 CLAIM_BACKOFF_MAX_SECONDS = 5.0
-# The close reasons of a spider that stopped for want of its gateway, and of one the gateway told
-# to stop (its job is over: its node lost it, or it was cancelled).
-GATEWAY_UNREACHABLE = "gateway_unreachable"
-JOB_OVER = "job_over"
 
 
 class BatchSpider(PageSpider):
