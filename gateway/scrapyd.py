@@ -183,7 +183,7 @@ class ScrapydClient:
                 request, auth=self._auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {str(exc) or type(exc).__name__}") from exc
         if response.status_code == 200:
             return response
         await response.aclose()
@@ -197,7 +197,7 @@ class ScrapydClient:
                 self.node.url + path, auth=self._auth or httpx.USE_CLIENT_DEFAULT, timeout=DEFAULT_TIMEOUT
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {str(exc) or type(exc).__name__}") from exc
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -213,7 +213,7 @@ class ScrapydClient:
                 timeout=DEFAULT_TIMEOUT,
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {str(exc) or type(exc).__name__}") from exc
         if response.status_code in (404, 416):  # no such file yet, or nothing past the offset
             return None
         if response.status_code not in (200, 206):
@@ -237,7 +237,7 @@ class ScrapydClient:
                 **request,
             )
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"{self.node.name}: {exc or type(exc).__name__}") from exc
+            raise NodeUnreachable(f"{self.node.name}: {str(exc) or type(exc).__name__}") from exc
         if response.status_code == 401:
             raise ScrapydError(f"scrapyd node {self.node.name} rejected the gateway's credentials")
         try:
