@@ -371,10 +371,10 @@ def test_a_spider_the_gateway_wrote_off_gets_no_more_urls(
     the rest."""
     key_name = "written-off"
     key = gateway.create_key(key_name)
-    # Slow enough that the spiders still claim when the gateway writes them off: 600 pages of 3 s
-    # take 2 processes (32 at a time on one site) about 28 s, and what is left then takes the one
-    # that replaces them about 40 s.
-    urls = slow_urls(slow_site, 600, 3.0, "written-off")
+    # Slow enough that the spiders still claim when the gateway writes them off: 900 pages of 3 s
+    # take 2 processes (32 at a time on one site) about 42 s, and what is left then takes the one
+    # that replaces them about 60 s.
+    urls = slow_urls(slow_site, 900, 3.0, "written-off")
     with gateway.client(key) as client:
         batch_id = start_batch(client, urls)
         wait_for_first_pages(client, batch_id)
@@ -392,7 +392,7 @@ def test_a_spider_the_gateway_wrote_off_gets_no_more_urls(
         finally:
             process.send_signal(signal.SIGCONT)
 
-        wait_settled(client, [batch_id], work_left=75.0)
+        wait_settled(client, [batch_id], work_left=100.0)
         for job_id in running:
             assert "has not answered" in job_of(client, job_id)["error"]
         assert_all_accounted_for(gateway, node, client, key_name, {batch_id: urls})
