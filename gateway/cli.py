@@ -13,13 +13,13 @@ from typing import Any
 
 import uvicorn
 
+from gateway.accounts.keys import ApiKey, ApiKeys
 from gateway.api.schedules import schedule_spec
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import GatewayError
-from gateway.keys import ApiKey, ApiKeys
 from gateway.platform import Platform
-from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec
+from gateway.schedules.models import Overlap, Schedule, ScheduleRun, ScheduleSpec
 from gateway.store import Store
 
 

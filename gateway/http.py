@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.accounts.keys import ApiKey, ApiKeys
+from gateway.accounts.ratelimit import RateLimiter
 from gateway.errors import BadRequest, GatewayError, RateLimited, Unauthorized
-from gateway.keys import ApiKey, ApiKeys
-from gateway.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +234,3 @@ def query_int(request: Request, name: str, default: int, minimum: int, maximum: 
     if not minimum <= value <= maximum:
         raise BadRequest(f"{name} must be between {minimum} and {maximum}")
     return value
-
-
-def timestamp(moment: Any) -> str | None:
-    """ISO 8601 in UTC with a 'Z', as every dialect renders times."""
-    if moment is None:
-        return None
-    return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))

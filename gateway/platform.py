@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -16,25 +14,27 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.batch_progress import BatchProgress
-from gateway.batches import BatchPolicy, BatchService
+from gateway.accounts.keys import ApiKeys
+from gateway.accounts.ratelimit import RateLimiter
+from gateway.background import Background
+from gateway.batches.progress import BatchExpiry, BatchProgress
+from gateway.batches.records import save_page_records
+from gateway.batches.service import BatchPolicy, BatchService
+from gateway.catalog.deploy import Deployments
+from gateway.catalog.spiders import SpiderCatalog
 from gateway.config import Settings
-from gateway.datasource_progress import DatasourceProgress
-from gateway.datasources import DatasourceService
-from gateway.deploy import Deployments
-from gateway.embedded import EmbeddedNode
+from gateway.datasources.progress import DatasourceProgress
+from gateway.datasources.service import DatasourceService
 from gateway.errors import GatewayError
-from gateway.jobs import JobService
-from gateway.keys import ApiKeys
-from gateway.nodes import NodePool
-from gateway.ratelimit import RateLimiter
-from gateway.schedule_runs import ScheduleRunner
-from gateway.scheduler import Scheduler
-from gateway.schedules import ScheduleService
-from gateway.scrapyd import Node, NodeUnreachable, ScrapydError
-from gateway.spiders import SpiderCatalog
+from gateway.jobs.service import JobService
+from gateway.jobs.sync import JobSync, SyncPolicy
+from gateway.nodes.embedded import EmbeddedNode
+from gateway.nodes.pool import NodePool
+from gateway.nodes.scrapyd import Node, NodeUnreachable, ScrapydError
+from gateway.schedules.runs import ScheduleRunner
+from gateway.schedules.scheduler import Scheduler
+from gateway.schedules.service import ScheduleService
 from gateway.store import Store
-from gateway.sync import JobSync, SyncPolicy
 from node.egress import POLICY_SETTING
 from spiders_project.addresses import AddressPolicy, default_port
 
@@ -68,11 +68,15 @@ class Platform:
             max_jobs_per_tenant=settings.max_jobs_per_tenant,
         )
         self.batches = BatchService(self.store, self.jobs, self.catalog, batch_policy)
-        self.batch_progress = BatchProgress(self.store, self.batches, self.keys, batch_policy)
+        self.batch_progress = BatchProgress(
+            self.store, self.batches, self.keys, batch_policy, interval=settings.sync_interval
+        )
         self.datasources = DatasourceService(
             self.store, self.batches, self.keys, min_interval_hours=settings.crawl_interval_min_hours
         )
-        self.datasource_progress = DatasourceProgress(self.store, self.datasources, self.keys)
+        self.datasource_progress = DatasourceProgress(
+            self.store, self.datasources, self.keys, interval=settings.sync_interval
+        )
         self.schedule_runner = ScheduleRunner(
             self.store, self.keys, self.catalog, self.jobs, self.batches, self.datasources
         )
@@ -91,9 +95,14 @@ class Platform:
                 node_lost_after=timedelta(seconds=settings.node_lost_after_seconds),
                 max_run=timedelta(seconds=settings.max_job_seconds) if settings.max_job_seconds else None,
             ),
+            interval=settings.sync_interval,
+            page_records=save_page_records,
+        )
+        self.batch_expiry = BatchExpiry(self.store, batch_policy.retention)
+        self.background = Background(
+            [self.sync, self.batch_progress, self.datasource_progress, self.scheduler, self.batch_expiry]
         )
         self.first_admin_key: str | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         try:
@@ -117,32 +126,12 @@ class Platform:
         await self.catalog.refresh_quietly()
         if await self.keys.count() == 0:
             _, self.first_admin_key = await self.keys.create("admin", admin=True)
-        self._tasks = [
-            asyncio.create_task(_every(settings.sync_interval, self.sync.tick), name="job-sync"),
-            asyncio.create_task(
-                _every(settings.sync_interval, self.batch_progress.advance), name="batch-progress"
-            ),
-            asyncio.create_task(
-                _every(settings.sync_interval, self.datasource_progress.advance), name="datasource-progress"
-            ),
-            asyncio.create_task(_every(SCHEDULER_PASS_SECONDS, self.scheduler.tick), name="scheduler"),
-            asyncio.create_task(
-                _every(
-                    min(RETENTION_SWEEP_SECONDS, settings.batch_retention_hours * 3600),
-                    self.batch_progress.expire,
-                ),
-                name="batch-expiry",
-            ),
-        ]
+        self.background.start()
         if self._on_ready is not None:
             self._on_ready(self)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.background.stop()
         await self.http.aclose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
@@ -155,24 +144,6 @@ class Platform:
             yield
         finally:
             await self.stop()
-
-
-RETENTION_SWEEP_SECONDS = 60.0
-# Cron times are whole minutes: a pass a second fires each within a second of its time.
-SCHEDULER_PASS_SECONDS = 1.0
-
-
-async def _every(seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
-    """Run ``work`` every ``seconds`` until cancelled; a failed run is logged, the next one tries again."""
-    while True:
-        started = time.monotonic()
-        try:
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed", getattr(work, "__qualname__", work))
-        await asyncio.sleep(max(0.0, seconds - (time.monotonic() - started)))
 
 
 def _batch_policy(settings: Settings, nodes: list[Node]) -> BatchPolicy:

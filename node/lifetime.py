@@ -4,7 +4,7 @@ The launcher puts its pid in each spider's environment. The runner asks the kern
 when that process dies (Linux's parent-death signal); on it, the runner records in the job's log
 that its launcher is gone and stops Scrapy gracefully, as a cancel would. So when scrapyd dies, its
 spiders do not work on as orphans for a node that has forgotten them: they close, their logs say
-so, and the gateway waits for that close before it settles their jobs (``gateway/sync.py``).
+so, and the gateway waits for that close before it settles their jobs (``gateway/jobs/sync.py``).
 """
 
 from __future__ import annotations

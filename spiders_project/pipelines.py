@@ -173,7 +173,7 @@ def _tracks_changes(crawler: Crawler) -> bool:
 
 
 # What one record may carry (markdown, html, rawHtml, links, screenshot): the gateway reads a feed
-# line of up to gateway.feeds.MAX_LINE_BYTES.
+# line of up to gateway.jobs.feeds.MAX_LINE_BYTES.
 MAX_RECORD_BYTES = 40 * 1024 * 1024
 
 

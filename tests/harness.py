@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from gateway.embedded import EmbeddedNode
-from gateway.keys import ApiKeys
+from gateway.accounts.keys import ApiKeys
+from gateway.nodes.embedded import EmbeddedNode
 from gateway.store import Store
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.cron import CronTimes
 from gateway.errors import BadRequest
+from gateway.schedules.cron import CronTimes
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

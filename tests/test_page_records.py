@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gateway.batch_urls import screen_urls, url_problem
+from gateway.batches.urls import screen_urls, url_problem
 from spiders_project.addresses import AddressPolicy, BlockedAddress
 from spiders_project.conversion import convert_html
 from spiders_project.decoding import decode_body

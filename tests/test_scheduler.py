@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, insert, select
 
+from gateway.accounts.keys import ApiKey
+from gateway.catalog.spiders import spider_id
 from gateway.config import Settings
-from gateway.keys import ApiKey
 from gateway.platform import Platform
-from gateway.schedule_runs import ScheduleRunner
-from gateway.scheduler import Scheduler
-from gateway.schedules import Overlap, Schedule, ScheduleRun, ScheduleSpec
-from gateway.spiders import spider_id
+from gateway.schedules.models import Overlap, Schedule, ScheduleRun, ScheduleSpec
+from gateway.schedules.runs import ScheduleRunner
+from gateway.schedules.scheduler import Scheduler
 from gateway.store.tables import schedule_runs, spiders
 from tests.forward_proxy import closed_port
 

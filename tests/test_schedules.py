@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from gateway.keys import SHOWN_PREFIX_LENGTH
+from gateway.accounts.keys import SHOWN_PREFIX_LENGTH
 from tests.harness import REPO, Gateway, ScrapydNode, wait_for_status, wait_until
 from tests.site import QuotesSite
 

@@ -3,7 +3,7 @@ a recrawl counts as new, updated, unchanged or removed."""
 
 from __future__ import annotations
 
-from gateway.site_changes import Change, ChangeCounts, CrawledPage, changes, classify
+from gateway.datasources.changes import Change, ChangeCounts, CrawledPage, changes, classify
 from spiders_project.pipelines import content_hash
 from spiders_project.site_scope import CrawlScope, ScopeRules, canonical_url
 

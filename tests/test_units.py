@@ -13,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import spiders_project
+from gateway.accounts.ratelimit import RateLimiter
+from gateway.catalog.eggs import build_egg, read_egg
 from gateway.config import ConfigError, load_settings
-from gateway.eggs import build_egg, read_egg
 from gateway.errors import BadRequest
-from gateway.jobs import encode_arguments
-from gateway.ratelimit import RateLimiter
+from gateway.jobs.service import encode_arguments
 from gateway.store import Store
 from gateway.store.tables import metadata
 from node.outcome import outcome_line, parse_outcome

@@ -9,9 +9,10 @@ from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
-from gateway.batches import Batch, BatchKind, PageStatus
+from gateway.batches.service import Batch, BatchKind, PageStatus
+from gateway.clock import timestamp
 from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int, timestamp
+from gateway.http import api_key_of, json_object, query_int
 from spiders_project.site_scope import MAX_PAGE_LIMIT, SITEMAP_MODES, CrawlScope, page_limit, path_patterns
 
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.

@@ -10,10 +10,11 @@ from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
 from gateway.api.page_documents import css_selectors, request_headers, screenshot_url
-from gateway.batches import Batch, BatchPage, BatchStatus, PageCounts
+from gateway.batches.proxies import ProxyChoice
+from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
+from gateway.clock import timestamp
 from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int, timestamp
-from gateway.proxies import ProxyChoice
+from gateway.http import api_key_of, json_object, query_int
 from spiders_project.pages import WAIT_UNTIL, PageOptions
 
 FORMATS = ("markdown", "html", "screenshot")

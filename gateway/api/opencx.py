@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
-from gateway.datasources import (
+from gateway.clock import timestamp
+from gateway.datasources.changes import Change
+from gateway.datasources.service import (
     Crawl,
     Datasource,
     DatasourcePage,
@@ -17,8 +19,7 @@ from gateway.datasources import (
     DatasourceStatus,
 )
 from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int, timestamp
-from gateway.site_changes import Change
+from gateway.http import api_key_of, json_object, query_int
 from spiders_project.site_scope import page_limit, path_patterns
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from cssselect import ExpressionError, GenericTranslator, SelectorError
 
-from gateway.batches import BatchPage, BatchStatus
+from gateway.batches.proxies import ProxyChoice
+from gateway.batches.service import BatchPage, BatchStatus
 from gateway.errors import BadRequest
-from gateway.proxies import ProxyChoice
 from spiders_project.pages import PageOptions
 
 SUPPORTED_FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")

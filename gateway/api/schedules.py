@@ -9,10 +9,11 @@ from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
 from gateway.api.page_documents import batch_urls, scrape_options
+from gateway.clock import timestamp
 from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, timestamp
+from gateway.http import api_key_of, json_object
 from gateway.platform import Platform
-from gateway.schedules import (
+from gateway.schedules.models import (
     BatchRequest,
     Overlap,
     Schedule,

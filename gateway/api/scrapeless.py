@@ -7,8 +7,9 @@ from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
-from gateway.batches import PageStatus
-from gateway.http import api_key_of, json_object, query_int, timestamp
+from gateway.batches.service import PageStatus
+from gateway.clock import timestamp
+from gateway.http import api_key_of, json_object, query_int
 
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
 

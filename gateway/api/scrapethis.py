@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.api import platform_of
+from gateway.catalog.spiders import Spider
+from gateway.clock import timestamp
 from gateway.errors import BadRequest, NotFound
-from gateway.http import api_key_of, json_object, query_int, timestamp
-from gateway.jobs import Job, JobStatus
-from gateway.scrapyd import iterate_body
-from gateway.spiders import Spider
+from gateway.http import api_key_of, json_object, query_int
+from gateway.jobs.models import Job, JobStatus
+from gateway.nodes.scrapyd import iterate_body
 
 DEFAULT_ITEMS_PAGE = 1000
 MAX_ITEMS_PAGE = 10000

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from gateway.api import platform_of
-from gateway.eggs import MAX_EGG_BYTES
+from gateway.catalog.eggs import MAX_EGG_BYTES
 from gateway.errors import BadRequest, Conflict, Forbidden, NodeUnavailable, NotFound
 from gateway.http import NODE_NAME, api_key_of, read_body
-from gateway.jobs import Job, JobStatus
-from gateway.scrapyd import NodeUnreachable, ScrapydError, iterate_body
+from gateway.jobs.models import Job, JobStatus
+from gateway.nodes.scrapyd import NodeUnreachable, ScrapydError, iterate_body
 
 Params = dict[str, list[Any]]
 # Every form but an egg upload is small: its fields are names, ids and spider arguments.

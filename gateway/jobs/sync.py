@@ -12,17 +12,18 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 
-from gateway.feeds import FeedIngest
-from gateway.jobs import Job, JobService, JobStatus
-from gateway.nodes import NodePool
-from gateway.scrapyd import NodeJobs, NodeUnreachable, ScrapydClient, ScrapydError
+from gateway.clock import Clock, utc_now
+from gateway.jobs.feeds import FeedIngest, PageRecordSink
+from gateway.jobs.models import Job, JobStatus
+from gateway.jobs.service import JobService
+from gateway.nodes.pool import NodePool
+from gateway.nodes.scrapyd import NodeJobs, NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
 from gateway.store.tables import jobs
 from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
@@ -64,20 +65,25 @@ class SyncPolicy:
 
 
 class JobSync:
+    name = "job-sync"
+
     def __init__(
         self,
         store: Store,
         nodes: NodePool,
         job_service: JobService,
         policy: SyncPolicy,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
+        interval: float = 0.2,
+        page_records: PageRecordSink | None = None,
     ) -> None:
+        self.interval = interval
         self._store = store
         self._nodes = nodes
         self._job_service = job_service
         self._policy = policy
         self._clock = clock
-        self._feeds = FeedIngest(store)
+        self._feeds = FeedIngest(store, page_records)
         self._unreachable_since: dict[str, float] = {}
         self._dispatch_tried: dict[str, float] = {}
         self._listings: dict[str, _Listing] = {}

@@ -1,7 +1,7 @@
 """Jobs: one run of one spider on one scrapyd node, owned by one tenant.
 
 State machine: pending → running → finished | cancelled | error. ``JobService`` starts, reads and
-cancels jobs for every API dialect; ``gateway.sync`` moves them along as scrapyd reports.
+cancels jobs for every API dialect; ``gateway.jobs.sync`` moves them along as scrapyd reports.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import httpx
 from sqlalchemy import delete, func, insert, select, update
 
+from gateway.accounts.keys import ApiKey
+from gateway.catalog.spiders import Spider, SpiderCatalog
+from gateway.clock import utc_now
 from gateway.errors import BadRequest, Conflict, NodeUnavailable, NotFound, PaymentRequired
-from gateway.keys import ApiKey
-from gateway.nodes import NodePool
-from gateway.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
-from gateway.spiders import Spider, SpiderCatalog
+from gateway.jobs.models import ItemPage, Job, JobStatus
+from gateway.jobs.queries import public_id_taken
+from gateway.nodes.pool import NodePool
+from gateway.nodes.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
 from gateway.store.tables import items, jobs
 from node.secret_arguments import SECRET_ARGUMENTS
@@ -43,70 +43,6 @@ MAX_ARGUMENT_BYTES = 64 * 1024
 MAX_SETTING_BYTES = 4 * 1024
 # scrapyd's queue takes any number; user keys get a small whole one, admins any finite one.
 USER_PRIORITIES = range(-100, 101)
-
-
-class JobStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
-    ERROR = "error"
-
-    @property
-    def ended(self) -> bool:
-        return self in (JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.ERROR)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str  # on the store and the node
-    public_id: str  # as its tenant knows it (see the jobs table)
-    tenant_id: str
-    api_key_id: str | None
-    spider_id: str
-    project: str
-    spider_name: str
-    version: str | None
-    arguments: dict[str, Any]
-    settings: dict[str, str]
-    priority: float
-    node: str | None
-    dispatched_at: datetime | None
-    status: JobStatus
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    items_scraped: int
-    feed_offset: int
-    pid: int | None
-    close_reason: str | None
-    exit_code: int | None
-    error: str | None
-    cancel_requested_at: datetime | None
-    term_sent_at: datetime | None
-    kill_sent_at: datetime | None
-    settled: bool
-    batch_id: str | None
-    schedule_id: str | None
-
-    @property
-    def public_arguments(self) -> dict[str, Any]:
-        """The arguments as the tenant may see them."""
-        return {name: value for name, value in self.arguments.items() if name not in SECRET_ARGUMENTS}
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        values = dict(row)
-        values["status"] = JobStatus(values["status"])
-        values["settled"] = bool(values["settled"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class ItemPage:
-    items: list[str]
-    total: int
-    offset: int
 
 
 def encode_arguments(arguments: Mapping[str, Any], *, internal: bool = False) -> dict[str, str]:
@@ -215,7 +151,7 @@ def check_settings(settings: Mapping[str, str], *, admin: bool) -> dict[str, str
         if not isinstance(name, str) or not _SETTING_NAME.fullmatch(name):
             raise BadRequest(f"invalid Scrapy setting name {name!r}")
         if not admin and name not in USER_SETTINGS:
-            raise BadRequest(f"only admin keys may set {name}; see USER_SETTINGS in gateway/jobs.py")
+            raise BadRequest(f"only admin keys may set {name}; see USER_SETTINGS in gateway/jobs/service.py")
         if not isinstance(value, str):
             raise BadRequest(f"setting {name} must be a string")
         check_text(value, f"setting {name}")
@@ -286,10 +222,9 @@ class JobService:
             raise BadRequest("jobid must be 1 to 64 letters, digits, '_' or '-'")
         public_id = job_id or uuid.uuid4().hex
         client = await self._pick_node()
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
-            mine = jobs.c.tenant_id == key.tenant_id, jobs.c.public_id == public_id
-            if (await db.execute(select(jobs.c.id).where(*mine))).first() is not None:
+            if await public_id_taken(db, key.tenant_id, public_id):
                 raise Conflict(f"a job with id {public_id} exists already")
             # A chosen id is the tenant's alone: on the store and the node the job has a fresh one,
             # so nothing there (its log's or its feed's name) tells whether another tenant chose it.
@@ -380,7 +315,7 @@ class JobService:
             result = await db.execute(
                 update(jobs)
                 .where(jobs.c.id == job.id, jobs.c.settled.is_(False), jobs.c.cancel_requested_at.is_(None))
-                .values(cancel_requested_at=datetime.now(UTC), error=reason)
+                .values(cancel_requested_at=utc_now(), error=reason)
             )
         if result.rowcount == 1:
             log.info("job %s stopped: %s", job.id, reason)
@@ -432,7 +367,7 @@ class JobService:
         job = await self.get(key, job_id)
         if job.status.ended:
             raise Conflict(f"Job already {job.status.value}")
-        now = datetime.now(UTC)
+        now = utc_now()
         values: dict[str, Any] = {"status": JobStatus.CANCELLED, "cancel_requested_at": now}
         settled = {"finished_at": now, "settled": True}
         client = self._nodes.get(job.node) if job.node else None

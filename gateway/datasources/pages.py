@@ -10,38 +10,28 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.batches import PAGES_WITH_RECORDS
-from gateway.site_changes import Change, CrawledPage
-from gateway.store.tables import batch_pages, batch_records, datasource_pages
+from gateway.batches.queries import page_results
+from gateway.batches.service import PageStatus
+from gateway.datasources.changes import Change, CrawledPage
+from gateway.store.tables import datasource_pages
 
 
 async def crawled_pages(
     db: AsyncConnection, batch_id: str, *, with_records: bool
 ) -> list[tuple[CrawledPage, dict[str, Any]]]:
-    columns = [
-        batch_pages.c.url,
-        batch_pages.c.status,
-        batch_pages.c.status_code,
-        batch_pages.c.content_hash,
+    """The pages a crawl's batch found, each with its record (when asked for)."""
+    return [
+        (
+            CrawledPage(
+                url=result.url,
+                status_code=result.status_code,
+                content_hash=result.content_hash,
+                failed=result.status != PageStatus.COMPLETED,
+            ),
+            result.record,
+        )
+        for result in await page_results(db, batch_id, with_records=with_records)
     ]
-    query = select(*columns).where(batch_pages.c.batch_id == batch_id)
-    if with_records:
-        query = (
-            select(*columns, batch_records.c.record)
-            .select_from(PAGES_WITH_RECORDS)
-            .where(batch_pages.c.batch_id == batch_id)
-        )
-    found = []
-    for row in await db.execute(query):
-        page = CrawledPage(
-            url=row.url,
-            status_code=row.status_code,
-            content_hash=row.content_hash,
-            failed=row.status != "completed",
-        )
-        record = json.loads(row.record) if with_records and row.record else {}
-        found.append((page, record))
-    return found
 
 
 async def previous_pages(db: AsyncConnection, datasource_id: str) -> dict[str, str | None]:

@@ -3,7 +3,7 @@
 A datasource's crawl is a site crawl (``BatchService.create_crawl``) that tracks changes: its
 spider gets the validators, hashes and links of the pages the last crawl kept (``known_pages``) and
 asks conditionally. ``advance`` (every sync interval) follows each crawl, and once its site crawl is
-over applies it to the datasource's pages in one transaction (``gateway.site_changes`` decides what
+over applies it to the datasource's pages in one transaction (``gateway.datasources.changes`` decides what
 changed). It also starts the recrawls that ``crawl_interval_hours`` makes due, each exactly once.
 """
 
@@ -14,21 +14,22 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.batches import BatchKind, BatchService
-from gateway.datasource_pages import crawled_pages, previous_pages
+from gateway.accounts.keys import ApiKey, ApiKeys
+from gateway.batches.queries import delete_batches
+from gateway.batches.service import BatchKind, BatchService
+from gateway.clock import utc_now
+from gateway.datasources.changes import Change, ChangeCounts, changes
+from gateway.datasources.pages import crawled_pages, previous_pages
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
-from gateway.keys import ApiKey, ApiKeys
-from gateway.site_changes import Change, ChangeCounts, changes
 from gateway.store import Store
 from gateway.store.tables import (
-    batches,
     datasource_crawls,
     datasource_pages,
     datasources,
@@ -201,7 +202,7 @@ class DatasourceService:
         self._check_interval(settings.crawl_interval_hours)
         # Refused before anything is stored: a datasource nobody can crawl is not kept.
         url = await self._batches.crawlable(settings.url)
-        now = datetime.now(UTC)
+        now = utc_now()
         interval = settings.crawl_interval_hours or None
         datasource_id = str(uuid.uuid4())
         async with self._store.write() as db:
@@ -258,7 +259,7 @@ class DatasourceService:
     async def update(self, key: ApiKey, datasource_id: str, settings: DatasourceSettings) -> Datasource:
         datasource = await self.get(key, datasource_id)
         self._check_interval(settings.crawl_interval_hours)
-        now = datetime.now(UTC)
+        now = utc_now()
         values: dict[str, Any] = {"updated_at": now}
         for name in ("display_name", "page_limit", "status"):
             if getattr(settings, name) is not None:
@@ -288,7 +289,7 @@ class DatasourceService:
             await db.execute(delete(datasources).where(datasources.c.id == datasource.id))
             if finished:
                 # Their records are the datasource's pages too. A cancelled crawl's go when it expires.
-                await db.execute(delete(batches).where(batches.c.id.in_(finished)))
+                await delete_batches(db, finished)
 
     async def start_crawl(self, key: ApiKey, datasource_id: str, crawl_id: str | None = None) -> Crawl:
         """Start a crawl of the datasource; one at a time (409 while another is under way).
@@ -306,7 +307,7 @@ class DatasourceService:
             if started.first() is not None:
                 return await self.crawl(key, datasource.id, crawl_id)
         crawl_id = crawl_id or str(uuid.uuid4())
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             if await open_crawl_id(db, datasource.id) is not None:
                 raise Conflict("a crawl of this datasource is already under way")
@@ -490,7 +491,7 @@ class DatasourceService:
     async def end_crawl(
         self, crawl_id: str, status: CrawlStatus, error: str | None, live: Crawl | None = None
     ) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         values: dict[str, Any] = {
             "status": status,
             "error_message": error,

@@ -6,11 +6,12 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 
+from gateway.clock import utc_now
 from gateway.errors import BadRequest, NotFound
 from gateway.store import Store
 from gateway.store.tables import api_keys, tenants
@@ -70,7 +71,7 @@ class ApiKeys:
         if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
             raise BadRequest("the rate limit must be at least 1 request per minute")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(30)
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             if tenant_id is None:
                 tenant_id = str(uuid.uuid4())
@@ -140,7 +141,7 @@ class ApiKeys:
             await db.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key.id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
+                .values(revoked_at=utc_now())
             )
         return await self.get(key.id)
 

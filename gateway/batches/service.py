@@ -3,9 +3,9 @@
 A batch is stored with one row per accepted URL (its ``input_index`` kept), credits are reserved
 for every page up front, and one scrapyd job per share of the URLs is started (a big batch uses
 every core). Spider processes read the URLs over HTTP from the gateway with the batch's token;
-their page records come back through the item feed (``gateway.feeds``) into ``batch_pages`` (facts)
+their page records come back through the item feed (``gateway.jobs.feeds``) into ``batch_pages`` (facts)
 and ``batch_records`` (records).
-``gateway.batch_progress`` moves batches along as their jobs run and end, and deletes them after
+``gateway.batches.progress`` moves batches along as their jobs run and end, and deletes them after
 retention.
 """
 
@@ -18,16 +18,21 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.batch_urls import MAX_URLS, InvalidUrl, ScreenedUrls, screen_urls
+from gateway.accounts.credits import hold_credits
+from gateway.accounts.keys import ApiKey
+from gateway.batches.proxies import ProxyChoice, pick_pool
+from gateway.batches.urls import MAX_URLS, InvalidUrl, ScreenedUrls, screen_urls
+from gateway.catalog.deploy import BUILTIN_PROJECT
+from gateway.catalog.spiders import SpiderCatalog
+from gateway.clock import utc_now
 from gateway.config import ProxyPool
-from gateway.deploy import BUILTIN_PROJECT
 from gateway.errors import (
     BadRequest,
     Conflict,
@@ -37,12 +42,10 @@ from gateway.errors import (
     NotFound,
     PaymentRequired,
 )
-from gateway.jobs import JobService
-from gateway.keys import ApiKey
-from gateway.proxies import ProxyChoice, pick_pool
-from gateway.spiders import SpiderCatalog
+from gateway.jobs.queries import jobs_of_batches
+from gateway.jobs.service import JobService
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batch_records, batch_screenshots, batches, jobs
+from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
 from spiders_project.pages import PageOptions
@@ -402,10 +405,7 @@ class BatchService:
         if changed.rowcount != 1:
             raise Conflict("Batch already ended")
         async with self._store.read() as db:
-            job_ids = [
-                row.public_id
-                for row in await db.execute(select(jobs.c.public_id).where(jobs.c.batch_id == batch.id))
-            ]
+            job_ids = [job.public_id for job in await jobs_of_batches(db, [batch.id])]
         for job_id in job_ids:
             try:
                 await self._jobs.cancel(key, job_id)
@@ -446,7 +446,7 @@ class BatchService:
                     await db.execute(
                         update(batch_pages)
                         .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(unclaimed))
-                        .values(claimed_at=datetime.now(UTC), claimed_by=job_id)
+                        .values(claimed_at=utc_now(), claimed_by=job_id)
                         .returning(batch_pages.c.input_index, batch_pages.c.url)
                     )
                 ).all()
@@ -463,14 +463,8 @@ class BatchService:
         and its process is told to close. A settled job's unfetched claims go back to the batch at
         once; one asked to stop may still be fetching its own, which go back once it is settled."""
         async with self._store.read() as db:
-            job = (
-                await db.execute(
-                    select(jobs.c.settled, jobs.c.cancel_requested_at).where(
-                        jobs.c.id == job_id, jobs.c.batch_id == batch_id
-                    )
-                )
-            ).first()
-        if job is None or not (job.settled or job.cancel_requested_at is not None):
+            job = next((job for job in await jobs_of_batches(db, [batch_id]) if job.id == job_id), None)
+        if job is None or not (job.settled or job.cancel_requested):
             return
         if not job.settled:
             raise Gone("this spider's job is being stopped: close")
@@ -527,20 +521,11 @@ class BatchService:
         """Store the batch and hold its credits; returns the batch stored before under the same
         idempotency key instead, if another request got there first."""
         try:
-            now = datetime.now(UTC)
+            now = utc_now()
             reserved = credits if key.credits_limit is not None else 0
             async with self._store.write() as db:
-                if reserved:
-                    held = await db.execute(
-                        update(api_keys)
-                        .where(
-                            api_keys.c.id == key.id,
-                            api_keys.c.credits_limit - api_keys.c.credits_used >= reserved,
-                        )
-                        .values(credits_used=api_keys.c.credits_used + reserved)
-                    )
-                    if held.rowcount != 1:
-                        raise PaymentRequired()
+                if reserved and not await hold_credits(db, key.id, reserved):
+                    raise PaymentRequired()
                 await db.execute(
                     insert(batches).values(
                         id=batch_id,
@@ -654,4 +639,4 @@ def _invalid(entry: dict[str, Any]) -> InvalidUrl:
 
 def _live() -> Any:
     """Batches still running, or finished and within their retention."""
-    return or_(batches.c.completed_at.is_(None), batches.c.expires_at > datetime.now(UTC))
+    return or_(batches.c.completed_at.is_(None), batches.c.expires_at > utc_now())

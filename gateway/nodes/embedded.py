@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.scrapyd import Node
+from gateway.nodes.scrapyd import Node
 
 USERNAME = "platform"
 START_TIMEOUT = 60.0
@@ -47,7 +47,7 @@ def write_node_config(node_dir: Path, overrides: Mapping[str, str] | None = None
     # scrapyd and Scrapy read the closest scrapy.cfg above their working directory; this one
     # stops them from finding a project's (such as the repository's when the data dir is inside it).
     (node_dir / "scrapy.cfg").write_text(
-        "# An empty scrapy.cfg: see gateway/embedded.py.\n", encoding="utf-8"
+        "# An empty scrapy.cfg: see gateway/nodes/embedded.py.\n", encoding="utf-8"
     )
     return path
 

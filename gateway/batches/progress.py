@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from gateway.batches import (
+from gateway.accounts.credits import charge_credits
+from gateway.accounts.keys import ApiKeys
+from gateway.batches.service import (
     NEVER_STARTED_AFTER,
     BatchKind,
     BatchPolicy,
@@ -22,11 +24,12 @@ from gateway.batches import (
     BatchStatus,
     PageStatus,
 )
+from gateway.clock import utc_now
 from gateway.errors import GatewayError
-from gateway.jobs import JobStatus
-from gateway.keys import ApiKeys
+from gateway.jobs.models import JobStatus
+from gateway.jobs.queries import BatchJob, jobs_of_batches
 from gateway.store import Store
-from gateway.store.tables import api_keys, batch_pages, batches, jobs
+from gateway.store.tables import batch_pages, batches
 from node.outcome import GATEWAY_UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 # more, up to MAX_OUTAGE_RESTARTS.
 MAX_RESTARTS = 2
 MAX_OUTAGE_RESTARTS = 10
+RETENTION_SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,26 +53,27 @@ class _OpenBatch:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class _BatchJob:
-    id: str
-    status: JobStatus
-    settled: bool
-    started: bool
-    close_reason: str | None
-
-
 class BatchProgress:
-    def __init__(self, store: Store, batch_service: BatchService, keys: ApiKeys, policy: BatchPolicy) -> None:
+    name = "batch-progress"
+
+    def __init__(
+        self,
+        store: Store,
+        batch_service: BatchService,
+        keys: ApiKeys,
+        policy: BatchPolicy,
+        interval: float = 0.2,
+    ) -> None:
+        self.interval = interval
         self._store = store
         self._batches = batch_service
         self._keys = keys
         self._policy = policy
 
-    async def advance(self) -> None:
+    async def tick(self) -> None:
         """Mark batches running once a job runs, and finish them once every page is accounted for."""
         open_batches, by_batch = await self._open_batches()
-        now = datetime.now(UTC)
+        now = utc_now()
         for batch in open_batches:
             batch_jobs = by_batch.get(batch.id, [])
             if batch.status == BatchStatus.QUEUED and any(job.started for job in batch_jobs):
@@ -98,19 +103,7 @@ class BatchProgress:
                     continue
                 await self._finish(batch.id, statuses)
 
-    async def expire(self) -> int:
-        """Delete finished batches past their retention, with their pages and jobs."""
-        async with self._store.write() as db:
-            result = await db.execute(
-                delete(batches).where(
-                    batches.c.completed_at.is_not(None), batches.c.expires_at <= datetime.now(UTC)
-                )
-            )
-        if result.rowcount:
-            log.info("deleted %d expired batches", result.rowcount)
-        return int(result.rowcount)
-
-    async def _open_batches(self) -> tuple[list[_OpenBatch], dict[str, list[_BatchJob]]]:
+    async def _open_batches(self) -> tuple[list[_OpenBatch], dict[str, list[BatchJob]]]:
         async with self._store.read() as db:
             rows = await db.execute(
                 select(
@@ -137,26 +130,9 @@ class BatchProgress:
             ]
             if not open_batches:
                 return [], {}
-            job_rows = await db.execute(
-                select(
-                    jobs.c.id,
-                    jobs.c.batch_id,
-                    jobs.c.status,
-                    jobs.c.settled,
-                    jobs.c.started_at,
-                    jobs.c.close_reason,
-                ).where(jobs.c.batch_id.in_([batch.id for batch in open_batches]))
-            )
-            by_batch: dict[str, list[_BatchJob]] = {}
-            for row in job_rows:
-                job = _BatchJob(
-                    row.id,
-                    JobStatus(row.status),
-                    bool(row.settled),
-                    row.started_at is not None,
-                    row.close_reason,
-                )
-                by_batch.setdefault(row.batch_id, []).append(job)
+            by_batch: dict[str, list[BatchJob]] = {}
+            for job in await jobs_of_batches(db, [batch.id for batch in open_batches]):
+                by_batch.setdefault(job.batch_id, []).append(job)
         return open_batches, by_batch
 
     async def _mark_running(self, batch_id: str, now: datetime) -> None:
@@ -199,7 +175,7 @@ class BatchProgress:
         return True
 
     async def _finish(self, batch_id: str, job_statuses: list[JobStatus]) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             row = (await db.execute(select(batches).where(batches.c.id == batch_id).with_for_update())).one()
             if row.completed_at is not None:
@@ -236,12 +212,7 @@ class BatchProgress:
             )
             if row.api_key_id:
                 # Held credits of unfetched pages come back (a key without a limit held none).
-                charge = fetched - row.credits_reserved
-                await db.execute(
-                    update(api_keys)
-                    .where(api_keys.c.id == row.api_key_id)
-                    .values(credits_used=api_keys.c.credits_used + charge)
-                )
+                await charge_credits(db, row.api_key_id, fetched - row.credits_reserved)
         log.info("batch %s %s: %d pages fetched", batch_id, status.value, fetched)
 
     @staticmethod
@@ -256,3 +227,22 @@ class BatchProgress:
             )
         ).one()
         return int(fetched), int(completed)
+
+
+class BatchExpiry:
+    """Deletes finished batches past their retention, with their pages, records and jobs."""
+
+    name = "batch-expiry"
+
+    def __init__(self, store: Store, retention: timedelta) -> None:
+        # Often enough that a short retention is kept to within a minute.
+        self.interval = min(RETENTION_SWEEP_SECONDS, retention.total_seconds())
+        self._store = store
+
+    async def tick(self) -> None:
+        async with self._store.write() as db:
+            result = await db.execute(
+                delete(batches).where(batches.c.completed_at.is_not(None), batches.c.expires_at <= utc_now())
+            )
+        if result.rowcount:
+            log.info("deleted %d expired batches", result.rowcount)

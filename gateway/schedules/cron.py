@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from gateway.clock import utc_now
 from gateway.errors import BadRequest
 
 NAMED_EXPRESSIONS = {
@@ -55,7 +56,7 @@ class CronTimes:
                 f"not {len(standard.split())}"
             )
         try:
-            CronSim(standard, datetime.now(UTC))
+            CronSim(standard, utc_now())
         except CronSimError as exc:
             raise BadRequest(f"cron {expression!r} is not valid: {_reason(exc)}") from None
         return times

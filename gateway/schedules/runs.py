@@ -11,17 +11,23 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from gateway.batches import BatchService, BatchStatus
-from gateway.datasources import OPEN_CRAWL_STATUSES, DatasourceService
+from gateway.accounts.keys import ApiKey, ApiKeys
+from gateway.batches.queries import batch_statuses
+from gateway.batches.service import BatchService, BatchStatus
+from gateway.catalog.spiders import SpiderCatalog
+from gateway.clock import utc_now
+from gateway.datasources.queries import crawl_statuses
+from gateway.datasources.service import OPEN_CRAWL_STATUSES, DatasourceService
 from gateway.errors import Conflict, GatewayError, NotFound
-from gateway.jobs import JobService, JobStatus
-from gateway.keys import ApiKey, ApiKeys
-from gateway.schedules import (
+from gateway.jobs.models import JobStatus
+from gateway.jobs.queries import public_id_taken, statuses_of_schedule_jobs
+from gateway.jobs.service import JobService
+from gateway.schedules.models import (
     Overlap,
     RunOutcome,
     RunTrigger,
@@ -29,9 +35,8 @@ from gateway.schedules import (
     ScheduleRun,
     ScheduleTarget,
 )
-from gateway.spiders import SpiderCatalog
 from gateway.store import Store
-from gateway.store.tables import batches, datasource_crawls, jobs, schedule_runs, schedules
+from gateway.store.tables import schedule_runs, schedules
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +94,7 @@ class ScheduleRunner:
         self, schedule: Schedule, trigger: RunTrigger, due_at: datetime | None, now: datetime | None = None
     ) -> ScheduleRun:
         """A run about to start (run by hand: the scheduler records its runs as it claims due times)."""
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         values = run_values(schedule.id, trigger, due_at, now)
         async with self._store.write() as db:
             await db.execute(insert(schedule_runs).values(**values))
@@ -143,24 +148,13 @@ class ScheduleRunner:
     async def with_statuses(self, runs: list[ScheduleRun]) -> list[ScheduleRun]:
         """The runs, each with the current status of the job, batch or crawl it started."""
         found: dict[str, str] = {}
-        lookups = (
-            (batches, [run.batch_id for run in runs if run.batch_id]),
-            (datasource_crawls, [run.crawl_id for run in runs if run.crawl_id]),
-        )
         async with self._store.read() as db:
             # A run's job id is the id its tenant knows: looked up among the jobs of its schedule.
             if job_ids := [run.job_id for run in runs if run.job_id]:
-                rows = await db.execute(
-                    select(jobs.c.public_id, jobs.c.status).where(
-                        jobs.c.schedule_id.in_({run.schedule_id for run in runs}),
-                        jobs.c.public_id.in_(job_ids),
-                    )
-                )
-                found |= {row.public_id: row.status for row in rows}
-            for table, ids in lookups:
-                if ids:
-                    rows = await db.execute(select(table.c.id, table.c.status).where(table.c.id.in_(ids)))
-                    found |= {row.id: row.status for row in rows}
+                schedule_ids = {run.schedule_id for run in runs}
+                found |= await statuses_of_schedule_jobs(db, schedule_ids, job_ids)
+            found |= await batch_statuses(db, [run.batch_id for run in runs if run.batch_id])
+            found |= await crawl_statuses(db, [run.crawl_id for run in runs if run.crawl_id])
         return [_with_status(run, found) for run in runs]
 
     async def _start_target(self, key: ApiKey, schedule: Schedule, run: ScheduleRun) -> dict[str, str]:
@@ -190,8 +184,7 @@ class ScheduleRunner:
     async def _start_job(self, key: ApiKey, schedule: Schedule, run: ScheduleRun) -> str:
         job_id = run.id
         async with self._store.read() as db:
-            mine = jobs.c.tenant_id == key.tenant_id, jobs.c.public_id == job_id
-            if (await db.execute(select(jobs.c.id).where(*mine))).first() is not None:
+            if await public_id_taken(db, key.tenant_id, job_id):
                 return job_id  # started before its scheduler could record it
         assert schedule.spider_name is not None
         gone = f"its spider {schedule.spider_name!r} (project {schedule.project!r}) no longer exists"
@@ -226,7 +219,7 @@ class ScheduleRunner:
                     enabled=False,
                     disabled_reason=reason,
                     next_run_at=None,
-                    updated_at=datetime.now(UTC),
+                    updated_at=utc_now(),
                 )
             )
 

@@ -6,17 +6,17 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
 import spiders_project
-from gateway.eggs import build_egg, read_egg
+from gateway.catalog.eggs import build_egg, read_egg
+from gateway.catalog.spiders import SpiderCatalog
+from gateway.clock import utc_now
 from gateway.errors import BadRequest, NodeUnavailable, NotFound
-from gateway.nodes import NodePool
-from gateway.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
-from gateway.spiders import SpiderCatalog
+from gateway.nodes.pool import NodePool
+from gateway.nodes.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
 from gateway.store.tables import eggs
 
@@ -60,7 +60,7 @@ class Deployments:
                     sha256=contents.sha256,
                     size=len(egg),
                     spider_paths=contents.spider_paths,
-                    uploaded_at=datetime.now(UTC),
+                    uploaded_at=utc_now(),
                 )
             )
         await self._catalog.refresh_quietly(project)

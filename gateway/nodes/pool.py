@@ -9,7 +9,7 @@ from typing import Protocol
 
 import httpx
 
-from gateway.scrapyd import Node, NodeUnreachable, ScrapydClient, ScrapydError
+from gateway.nodes.scrapyd import Node, NodeUnreachable, ScrapydClient, ScrapydError
 
 
 class NodePicker(Protocol):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from gateway.clock import utc_now
 from gateway.errors import BadRequest, NotFound
-from gateway.nodes import NodePool
-from gateway.scrapyd import NodeUnreachable, ScrapydError
+from gateway.nodes.pool import NodePool
+from gateway.nodes.scrapyd import NodeUnreachable, ScrapydError
 from gateway.store import Store
 from gateway.store.tables import eggs, spiders
 
@@ -107,7 +108,7 @@ class SpiderCatalog:
     async def _save(
         self, found: dict[tuple[str, str], tuple[str, str | None]], projects: list[str] | None
     ) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             existing = {
                 (row.project, row.name): row

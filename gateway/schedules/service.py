@@ -1,184 +1,41 @@
 """Cron schedules: a spider's job, a batch or a datasource recrawl, started at each cron time.
 
 ``ScheduleService`` creates, reads, changes and deletes a tenant's schedules and runs them by
-hand; ``gateway.scheduler`` fires them when they are due and ``gateway.schedule_runs`` starts
+hand; ``gateway.schedules.scheduler`` fires them when they are due and ``gateway.schedules.runs`` starts
 what a run starts. Everything lives in the store, so schedules and their history outlive restarts.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from gateway.batches import BatchService
-from gateway.cron import CronTimes
-from gateway.datasources import DatasourceService
+from gateway.accounts.keys import ApiKey
+from gateway.batches.service import BatchService
+from gateway.catalog.spiders import Spider, SpiderCatalog
+from gateway.clock import utc_now
+from gateway.datasources.service import DatasourceService
 from gateway.errors import BadRequest, Conflict, NotFound
-from gateway.jobs import INTERNAL_SPIDERS, encode_arguments
-from gateway.keys import ApiKey
-from gateway.proxies import ProxyChoice
-from gateway.spiders import Spider, SpiderCatalog
+from gateway.jobs.service import INTERNAL_SPIDERS, encode_arguments
+from gateway.schedules.cron import CronTimes
+from gateway.schedules.models import (
+    Overlap,
+    RunTrigger,
+    Schedule,
+    ScheduleRun,
+    ScheduleSpec,
+    ScheduleTarget,
+)
+from gateway.schedules.runs import ScheduleRunner
 from gateway.store import Store
 from gateway.store.tables import schedule_runs, schedules
-from spiders_project.pages import PageOptions
-
-if TYPE_CHECKING:
-    from gateway.schedule_runs import ScheduleRunner
 
 # Runs shown with a schedule.
 RECENT_RUNS = 10
 MAX_NAME = 200
-
-
-class ScheduleTarget(StrEnum):
-    SPIDER = "spider"
-    BATCH = "batch"
-    DATASOURCE = "datasource"
-
-
-class Overlap(StrEnum):
-    """What a due time does while the schedule's previous run is still going."""
-
-    SKIP = "skip"
-    ALLOW = "allow"
-
-
-class RunTrigger(StrEnum):
-    CRON = "cron"
-    MANUAL = "manual"
-
-
-class RunOutcome(StrEnum):
-    # Claimed by a scheduler, its target not started yet (a scheduler that died here is resumed).
-    STARTING = "starting"
-    STARTED = "started"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """A batch target: the URLs and scrape options each run scrapes, read once when it is set."""
-
-    urls: list[Any]
-    options: PageOptions
-    proxy: ProxyChoice | None
-    ignore_invalid: bool
-    # The request as the client gave it, shown back as is.
-    body: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        proxy = None if self.proxy is None else {"type": self.proxy.type, "country": self.proxy.country}
-        return {
-            "urls": self.urls,
-            "options": self.options.to_json(),
-            "proxy": proxy,
-            "ignore_invalid": self.ignore_invalid,
-            "body": self.body,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BatchRequest:
-        proxy = data.get("proxy")
-        return cls(
-            urls=list(data["urls"]),
-            options=PageOptions.from_json(data["options"]),
-            proxy=None if proxy is None else ProxyChoice(**proxy),
-            ignore_invalid=bool(data["ignore_invalid"]),
-            body=dict(data["body"]),
-        )
-
-
-@dataclass(frozen=True)
-class Schedule:
-    id: str
-    tenant_id: str
-    api_key_id: str | None
-    name: str
-    cron: str
-    timezone: str
-    target: ScheduleTarget
-    project: str | None
-    spider_name: str | None
-    spider_id: str | None
-    arguments: dict[str, Any]
-    batch: BatchRequest | None
-    datasource_id: str | None
-    enabled: bool
-    disabled_reason: str | None
-    overlap: Overlap
-    next_run_at: datetime | None
-    last_run_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def times(self) -> CronTimes:
-        return CronTimes(self.cron, self.timezone)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Schedule:
-        values = dict(row)
-        values["target"] = ScheduleTarget(values["target"])
-        values["overlap"] = Overlap(values["overlap"])
-        values["enabled"] = bool(values["enabled"])
-        values["batch"] = None if values["batch"] is None else BatchRequest.from_json(values["batch"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class ScheduleRun:
-    id: str
-    schedule_id: str
-    trigger: RunTrigger
-    due_at: datetime | None
-    fired_at: datetime
-    outcome: RunOutcome
-    job_id: str | None
-    batch_id: str | None
-    crawl_id: str | None
-    message: str | None
-    # The status of what the run started (a job's, a batch's or a crawl's), when it was read.
-    status: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> ScheduleRun:
-        values = dict(row)
-        values["trigger"] = RunTrigger(values["trigger"])
-        values["outcome"] = RunOutcome(values["outcome"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A schedule as a client asks for it; in a change, None leaves a field as it is."""
-
-    name: str | None = None
-    cron: str | None = None
-    timezone: str | None = None
-    spider_id: str | None = None
-    spider_name: str | None = None
-    project: str | None = None
-    arguments: dict[str, Any] | None = None
-    batch: BatchRequest | None = None
-    datasource_id: str | None = None
-    enabled: bool | None = None
-    overlap: Overlap | None = None
-
-    @property
-    def targets(self) -> frozenset[ScheduleTarget]:
-        """The targets it names (a schedule takes one)."""
-        named = {
-            ScheduleTarget.SPIDER: bool(self.spider_id or self.spider_name),
-            ScheduleTarget.BATCH: self.batch is not None,
-            ScheduleTarget.DATASOURCE: bool(self.datasource_id),
-        }
-        return frozenset(target for target, given in named.items() if given)
 
 
 class ScheduleService:
@@ -199,7 +56,7 @@ class ScheduleService:
         self._runner = runner
 
     async def create(self, key: ApiKey, spec: ScheduleSpec, now: datetime | None = None) -> Schedule:
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         if spec.name is None or spec.cron is None:
             raise BadRequest("a schedule needs a name and a cron expression")
         if len(spec.targets) != 1:
@@ -234,7 +91,7 @@ class ScheduleService:
         self, key: ApiKey, schedule_id: str, spec: ScheduleSpec, now: datetime | None = None
     ) -> Schedule:
         """Change what ``spec`` gives. A new cron, time zone or enabling counts from now on."""
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         schedule = await self.get(key, schedule_id)
         if spec.targets - {schedule.target}:
             raise BadRequest(

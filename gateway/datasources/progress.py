@@ -1,21 +1,25 @@
 """Moving datasource crawls along: following each site crawl, applying it once it is over, and
 starting the recrawls that ``crawl_interval_hours`` makes due, each due time exactly once.
 
-Runs every sync interval (``advance``), like ``gateway.batch_progress`` for batches.
+Runs every sync interval (``advance``), like ``gateway.batches.progress`` for batches.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.batches import BatchStatus
-from gateway.datasource_pages import crawled_pages, previous_pages, save_pages
-from gateway.datasources import (
+from gateway.accounts.keys import ApiKeys
+from gateway.batches.queries import batch_of, batch_statuses
+from gateway.batches.service import BatchStatus
+from gateway.clock import utc_now
+from gateway.datasources.changes import changes
+from gateway.datasources.pages import crawled_pages, previous_pages, save_pages
+from gateway.datasources.service import (
     OPEN_CRAWL_STATUSES,
     Crawl,
     CrawlStatus,
@@ -26,48 +30,53 @@ from gateway.datasources import (
     open_crawl_id,
 )
 from gateway.errors import Conflict, GatewayError
-from gateway.jobs import JobStatus
-from gateway.keys import ApiKeys
-from gateway.site_changes import changes
+from gateway.jobs.models import JobStatus
+from gateway.jobs.queries import jobs_of_batches
 from gateway.store import Store
-from gateway.store.tables import batches, datasource_crawls, datasources, jobs
+from gateway.store.tables import datasource_crawls, datasources
 
 log = logging.getLogger(__name__)
 
 
 class DatasourceProgress:
-    def __init__(self, store: Store, datasource_service: DatasourceService, keys: ApiKeys) -> None:
+    name = "datasource-progress"
+
+    def __init__(
+        self, store: Store, datasource_service: DatasourceService, keys: ApiKeys, interval: float = 0.2
+    ) -> None:
+        self.interval = interval
         self._store = store
         self._datasources = datasource_service
         self._keys = keys
 
-    async def advance(self) -> None:
+    async def tick(self) -> None:
         """Follow open crawls (and apply finished ones), then start the recrawls that are due."""
         async with self._store.read() as db:
-            rows = await db.execute(
-                select(datasource_crawls.c.id, datasource_crawls.c.status, batches.c.status.label("batch"))
-                .select_from(
-                    datasource_crawls.outerjoin(batches, batches.c.id == datasource_crawls.c.batch_id)
-                )
-                .where(
-                    datasource_crawls.c.status.in_(OPEN_CRAWL_STATUSES),
-                    datasource_crawls.c.batch_id.is_not(None),
+            open_crawls = list(
+                await db.execute(
+                    select(
+                        datasource_crawls.c.id, datasource_crawls.c.status, datasource_crawls.c.batch_id
+                    ).where(
+                        datasource_crawls.c.status.in_(OPEN_CRAWL_STATUSES),
+                        datasource_crawls.c.batch_id.is_not(None),
+                    )
                 )
             )
-            open_crawls = list(rows)
+            statuses = await batch_statuses(db, [row.batch_id for row in open_crawls])
         for row in open_crawls:
-            if row.batch is None:
+            batch_status = statuses.get(row.batch_id)
+            if batch_status is None:
                 await self._datasources.end_crawl(
                     row.id, CrawlStatus.FAILED, "the crawl's results expired before use"
                 )
-            elif row.batch in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED):
+            elif batch_status in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED):
                 await self._apply(row.id)
-            elif row.batch == BatchStatus.RUNNING and row.status == CrawlStatus.PENDING:
+            elif batch_status == BatchStatus.RUNNING and row.status == CrawlStatus.PENDING:
                 await self._mark_scraping(row.id)
         await self._start_due()
 
     async def _start_due(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         async with self._store.read() as db:
             due = list(
                 await db.execute(
@@ -108,7 +117,7 @@ class DatasourceProgress:
 
     async def _apply(self, crawl_id: str) -> None:
         """Make a finished crawl the datasource's state, once, in one transaction."""
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             crawl_row = (
                 await db.execute(select(datasource_crawls).where(datasource_crawls.c.id == crawl_id))
@@ -116,7 +125,8 @@ class DatasourceProgress:
             crawl = Crawl.from_row(crawl_row._mapping)
             if not crawl.open or crawl.batch_id is None:
                 return
-            batch = (await db.execute(select(batches).where(batches.c.id == crawl.batch_id))).one()
+            batch = await batch_of(db, crawl.batch_id)
+            assert batch is not None  # a crawl's batch goes only with the crawl or after it ended
             pages = await crawled_pages(db, crawl.batch_id, with_records=True)
             previous = await previous_pages(db, crawl.datasource_id)
             answered = [page for page, _ in pages if page.answered]
@@ -156,7 +166,7 @@ class DatasourceProgress:
         log.info("datasource %s: crawl %s %s", crawl.datasource_id, crawl_id, values["status"])
 
     async def _mark_scraping(self, crawl_id: str) -> None:
-        now = datetime.now(UTC)
+        now = utc_now()
         async with self._store.write() as db:
             await db.execute(
                 update(datasource_crawls)
@@ -167,8 +177,7 @@ class DatasourceProgress:
 
 async def _spider_failure(db: AsyncConnection, batch_id: str) -> str | None:
     """Why the crawl's spider did not finish its work, if it did not."""
-    rows = await db.execute(select(jobs.c.status, jobs.c.error).where(jobs.c.batch_id == batch_id))
-    for row in rows:
-        if row.status != JobStatus.FINISHED:
-            return str(row.error or f"its spider process ended {row.status}")
+    for job in await jobs_of_batches(db, [batch_id]):
+        if job.status != JobStatus.FINISHED:
+            return str(job.error or f"its spider process ended {job.status}")
     return None

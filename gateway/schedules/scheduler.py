@@ -12,32 +12,30 @@ schedule fires once, for its latest due time, and goes on from now.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 
-from gateway.http import timestamp
-from gateway.schedule_runs import ScheduleRunner, run_values
-from gateway.schedules import RunOutcome, RunTrigger, Schedule, ScheduleRun
+from gateway.clock import Clock, timestamp, utc_now
+from gateway.schedules.models import RunOutcome, RunTrigger, Schedule, ScheduleRun
+from gateway.schedules.runs import ScheduleRunner, run_values
 from gateway.store import Store
 from gateway.store.tables import schedule_runs, schedules
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 # A run claimed this long ago and still not started lost its scheduler: another one starts it.
 ORPHANED_AFTER = timedelta(seconds=60)
 # Runs fired later than this say so.
 LATE_NOTE_AFTER = timedelta(seconds=30)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Scheduler:
+    name = "scheduler"
+    # Cron times are whole minutes: a pass a second fires each within a second of its time.
+    interval = 1.0
+
     def __init__(
         self, store: Store, runner: ScheduleRunner, grace: timedelta, clock: Clock = utc_now
     ) -> None:

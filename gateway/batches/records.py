@@ -1,0 +1,144 @@
+"""A batch's page records, as its spiders export them, filling the batch's pages.
+
+Written on the connection of the feed ingestion that read them (``gateway.jobs.feeds``), so a
+record, its page's facts and the feed offset move together.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.clock import utc_now
+from gateway.jobs.feeds import Document
+from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
+
+log = logging.getLogger(__name__)
+
+
+# A batch page record, as the batch spider's record pipeline exports it, fills its page's row.
+_PAGE_UPDATE = (
+    update(batch_pages)
+    .where(
+        batch_pages.c.batch_id == bindparam("page_batch"),
+        batch_pages.c.input_index == bindparam("page_index"),
+        batch_pages.c.status == "pending",
+    )
+    .values(
+        status=bindparam("page_status"),
+        status_code=bindparam("page_status_code"),
+        error_code=bindparam("page_error_code"),
+        error_message=bindparam("page_error"),
+        duration_ms=bindparam("page_duration"),
+        retry_count=bindparam("page_retries"),
+        content_hash=bindparam("page_content_hash"),
+        record_bytes=bindparam("page_record_bytes"),
+        finished_at=bindparam("page_finished"),
+    )
+)
+
+
+async def save_page_records(db: AsyncConnection, batch_id: str, documents: list[Document]) -> None:
+    now = utc_now()
+    pages, records, screenshots = [], [], []
+    for doc in documents:
+        value = doc.value
+        if not isinstance(value, dict) or not isinstance(value.get("input_index"), int):
+            log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
+            continue
+        if isinstance(value.get("screenshot"), str):
+            # The PNG is kept apart and served by URL; the record only says it has one.
+            try:
+                png = base64.b64decode(value["screenshot"], validate=True)
+            except ValueError:
+                png = b""
+            value["screenshot"] = bool(png)
+            if png:
+                screenshots.append({"batch_id": batch_id, "input_index": value["input_index"], "png": png})
+            doc = Document(json.dumps(value, ensure_ascii=False), value)
+        pages.append(
+            {
+                "page_batch": batch_id,
+                "page_index": value["input_index"],
+                "page_url": value.get("url"),
+                "page_status": "failed" if value.get("status") == "failed" else "completed",
+                "page_status_code": value.get("status_code"),
+                "page_error_code": value.get("error_code"),
+                "page_error": value.get("error"),
+                "page_duration": value.get("duration_ms"),
+                "page_retries": value.get("retry_count"),
+                "page_content_hash": value.get("content_hash"),
+                "page_record_bytes": len(doc.text.encode()),
+                "page_finished": now,
+            }
+        )
+        # The line as exported is the record: its fields beyond the formats do no harm.
+        records.append({"batch_id": batch_id, "input_index": value["input_index"], "record": doc.text})
+    if not pages:
+        return
+    await _add_discovered_pages(db, batch_id, pages)
+    if screenshots:
+        indexes = [shot["input_index"] for shot in screenshots]
+        await db.execute(
+            delete(batch_screenshots).where(
+                batch_screenshots.c.batch_id == batch_id, batch_screenshots.c.input_index.in_(indexes)
+            )
+        )
+        await db.execute(insert(batch_screenshots), screenshots)
+    updated = await db.execute(_PAGE_UPDATE, pages)
+    if updated.rowcount == len(pages):
+        await db.execute(insert(batch_records), records)
+        return
+    # Some pages had their record already (a page fetched twice): keep the first of each.
+    known = {
+        row.input_index
+        for row in await db.execute(
+            select(batch_records.c.input_index).where(
+                batch_records.c.batch_id == batch_id,
+                batch_records.c.input_index.in_([record["input_index"] for record in records]),
+            )
+        )
+    }
+    fresh = [record for record in records if record["input_index"] not in known]
+    if fresh:
+        await db.execute(insert(batch_records), fresh)
+
+
+async def _add_discovered_pages(db: AsyncConnection, batch_id: str, pages: list[dict[str, Any]]) -> None:
+    """A site crawl's pages are found as it goes: each gets its row when its record arrives."""
+    kind = (await db.execute(select(batches.c.kind).where(batches.c.id == batch_id))).scalar_one_or_none()
+    if kind != "crawl":
+        return
+    indexes = [page["page_index"] for page in pages]
+    known = {
+        row.input_index
+        for row in await db.execute(
+            select(batch_pages.c.input_index).where(
+                batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(indexes)
+            )
+        )
+    }
+    fresh = {
+        page["page_index"]: page["page_url"]
+        for page in pages
+        if page["page_index"] not in known and isinstance(page["page_url"], str)
+    }
+    if fresh:
+        await db.execute(
+            insert(batch_pages),
+            [
+                {
+                    "batch_id": batch_id,
+                    "input_index": index,
+                    "url": url,
+                    "status": "pending",
+                    "record_bytes": 0,
+                }
+                for index, url in fresh.items()
+            ],
+        )
