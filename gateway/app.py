@@ -1,6 +1,9 @@
-"""The gateway application: every route of every API dialect, in one list."""
+"""The gateway application: every dialect's operations, mounted, and documented at /openapi.json."""
 
 from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,6 +15,7 @@ from gateway.api import (
     geonode,
     health,
     internal,
+    openapi,
     opencx,
     schedules,
     scrapeless,
@@ -19,6 +23,7 @@ from gateway.api import (
     scrapyd_compat,
     screenshots,
 )
+from gateway.api.operations import Operation
 from gateway.errors import GatewayError
 from gateway.http import (
     ApiKeyMiddleware,
@@ -29,75 +34,25 @@ from gateway.http import (
 )
 from gateway.platform import Platform
 
-PUBLIC_PATHS = ("/healthz",)
+DIALECTS = (
+    health,
+    scrapethis,
+    schedules,
+    geonode,
+    firecrawl,
+    scrapeless,
+    opencx,
+    screenshots,
+    scrapyd_compat,
+)
+OPERATIONS: list[Operation] = [operation for dialect in DIALECTS for operation in dialect.OPERATIONS]
+DOCUMENTED = OPERATIONS + openapi.OPERATIONS
 
 
 def create_app(platform: Platform) -> Starlette:
-    routes = [
-        Route("/healthz", health.healthz, methods=["GET"]),
-        # Jobs and spiders (ScrapeThis)
-        Route("/api/v1/spiders", scrapethis.list_spiders, methods=["GET"]),
-        Route("/api/v1/jobs", scrapethis.list_jobs, methods=["GET"]),
-        Route("/api/v1/jobs", scrapethis.start_job, methods=["POST"]),
-        Route("/api/v1/jobs/{job_id}", scrapethis.get_job, methods=["GET"]),
-        Route("/api/v1/jobs/{job_id}", scrapethis.cancel_job, methods=["DELETE"]),
-        Route("/api/v1/jobs/{job_id}/items", scrapethis.job_items, methods=["GET"]),
-        Route("/api/v1/jobs/{job_id}/log", scrapethis.job_log, methods=["GET"]),
-        # Cron schedules of jobs, batches and recrawls
-        Route("/api/v1/schedules", schedules.create_schedule, methods=["POST"]),
-        Route("/api/v1/schedules", schedules.list_schedules, methods=["GET"]),
-        Route("/api/v1/schedules/{schedule_id}", schedules.get_schedule, methods=["GET"]),
-        Route("/api/v1/schedules/{schedule_id}", schedules.update_schedule, methods=["PATCH"]),
-        Route("/api/v1/schedules/{schedule_id}", schedules.delete_schedule, methods=["DELETE"]),
-        Route("/api/v1/schedules/{schedule_id}/run", schedules.run_schedule, methods=["POST"]),
-        # Batch scrapes (Geonode)
-        Route("/v1/batch", geonode.start_batch, methods=["POST"]),
-        Route("/v1/batch/jobs", geonode.list_batches, methods=["GET"]),
-        Route("/v1/batch/{job_id}", geonode.batch_status, methods=["GET"]),
-        Route("/v1/batch/{job_id}", geonode.cancel_batch, methods=["DELETE"]),
-        # Batch scrapes (Firecrawl v2)
-        Route("/v2/batch/scrape", firecrawl.start_batch, methods=["POST"]),
-        Route("/v2/batch/scrape/{batch_id}", firecrawl.batch_status, methods=["GET"]),
-        Route("/v2/batch/scrape/{batch_id}", firecrawl.cancel_batch, methods=["DELETE"]),
-        Route("/v2/batch/scrape/{batch_id}/errors", firecrawl.batch_errors, methods=["GET"]),
-        # Site crawls (Firecrawl v2)
-        Route("/v2/crawl", firecrawl.start_crawl, methods=["POST"]),
-        Route("/v2/crawl/{batch_id}", firecrawl.crawl_status, methods=["GET"]),
-        Route("/v2/crawl/{batch_id}", firecrawl.cancel_crawl, methods=["DELETE"]),
-        Route("/v2/crawl/{batch_id}/errors", firecrawl.crawl_errors, methods=["GET"]),
-        # Batch scrapes (Scrapeless)
-        Route("/api/v1/crawler/scrape/batch", scrapeless.start_batch, methods=["POST"]),
-        Route("/api/v1/crawler/scrape/batch/{batch_id}", scrapeless.batch_status, methods=["GET"]),
-        # Website datasources and their recrawls (open.cx)
-        Route("/crawl", opencx.create_datasource, methods=["POST"]),
-        Route("/crawl", opencx.list_datasources, methods=["GET"]),
-        Route("/crawl/{datasource_id}", opencx.get_datasource, methods=["GET"]),
-        Route("/crawl/{datasource_id}", opencx.update_datasource, methods=["PATCH"]),
-        Route("/crawl/{datasource_id}", opencx.delete_datasource, methods=["DELETE"]),
-        Route("/crawl/{datasource_id}/crawls", opencx.start_crawl, methods=["POST"]),
-        Route("/crawl/{datasource_id}/crawls", opencx.list_crawls, methods=["GET"]),
-        Route("/crawl/{datasource_id}/crawls/{crawl_id}", opencx.get_crawl, methods=["GET"]),
-        Route("/crawl/{datasource_id}/crawls/{crawl_id}", opencx.cancel_crawl, methods=["DELETE"]),
-        Route("/crawl/{datasource_id}/pages", opencx.list_pages, methods=["GET"]),
-        # Screenshots of rendered batch pages, for every dialect
-        Route("/screenshots/{batch_id}/{file_name}", screenshots.page_screenshot, methods=["GET"]),
-        # Deploy and run (scrapyd-compatible, at the host root)
-        Route("/daemonstatus.json", scrapyd_compat.daemon_status, methods=["GET"]),
-        Route("/addversion.json", scrapyd_compat.add_version, methods=["POST"]),
-        Route("/listprojects.json", scrapyd_compat.list_projects, methods=["GET"]),
-        Route("/listversions.json", scrapyd_compat.list_versions, methods=["GET"]),
-        Route("/listspiders.json", scrapyd_compat.list_spiders, methods=["GET"]),
-        Route("/delversion.json", scrapyd_compat.delete_version, methods=["POST"]),
-        Route("/delproject.json", scrapyd_compat.delete_project, methods=["POST"]),
-        Route("/schedule.json", scrapyd_compat.schedule, methods=["POST"]),
-        Route("/cancel.json", scrapyd_compat.cancel, methods=["POST"]),
-        Route("/listjobs.json", scrapyd_compat.list_jobs, methods=["GET"]),
-        Route("/status.json", scrapyd_compat.job_status, methods=["GET"]),
-        Route("/logs/{project}/{spider}/{file_name}", scrapyd_compat.job_log, methods=["GET"]),
-        Route("/items/{project}/{spider}/{file_name}", scrapyd_compat.job_items, methods=["GET"]),
-        # The platform's own spiders (a per-batch token, no API key)
-        Route("/internal/batches/{batch_id}/inputs", internal.batch_inputs, methods=["GET"]),
-    ]
+    routes = [operation.route() for operation in DOCUMENTED]
+    # The platform's own spiders (a per-batch token, no API key); not a public API.
+    routes.append(Route("/internal/batches/{batch_id}/inputs", internal.batch_inputs, methods=["GET"]))
     app = Starlette(
         routes=routes,
         middleware=[
@@ -107,7 +62,7 @@ def create_app(platform: Platform) -> Starlette:
                 keys=platform.keys,
                 limiter=platform.limiter,
                 default_rate_per_minute=platform.settings.rate_limit_per_minute,
-                public_paths=PUBLIC_PATHS,
+                public_paths=[operation.path for operation in DOCUMENTED if operation.public],
                 public_prefixes=(internal.INTERNAL_PREFIX,),
                 unlimited_prefixes=(internal.INTERNAL_PREFIX,),
             ),
@@ -120,4 +75,17 @@ def create_app(platform: Platform) -> Starlette:
         lifespan=platform.lifespan,
     )
     app.state.platform = platform
+    app.state.openapi = api_document()
     return app
+
+
+def api_document() -> dict[str, Any]:
+    """The OpenAPI document of every documented operation."""
+    return openapi.openapi_document(DOCUMENTED, title="Spider platform", version=_version())
+
+
+def _version() -> str:
+    try:
+        return version("spider-platform")
+    except PackageNotFoundError:
+        return "0"

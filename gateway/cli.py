@@ -15,7 +15,7 @@ import uvicorn
 
 from gateway.accounts.keys import ApiKey, ApiKeys
 from gateway.api.schedules import schedule_spec
-from gateway.app import create_app
+from gateway.app import api_document, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.platform import Platform
@@ -109,7 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     run = schedule_commands.add_parser("run", parents=[common], help="run a schedule now")
     run.add_argument("schedule", help="schedule id")
     run.set_defaults(run=_schedules_run)
+    document = commands.add_parser("openapi", parents=[common], help="print the OpenAPI document")
+    document.set_defaults(run=_openapi)
     return parser
+
+
+def _openapi(_settings: Settings, _args: argparse.Namespace) -> None:
+    print(json.dumps(api_document(), indent=2, ensure_ascii=False))
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.models import firecrawl as models
+from gateway.api.operations import FIRECRAWL, Operation
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
 from gateway.batches.service import Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
@@ -202,3 +204,78 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 
 def _status_url(request: Request, batch: Batch) -> str:
     return str(request.url.replace(path=f"/v2/batch/scrape/{batch.id}", query=""))
+
+
+IDEMPOTENCY = ("x-idempotency-key",)
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/v2/batch/scrape",
+        start_batch,
+        FIRECRAWL,
+        "Start a batch scrape",
+        body=models.BatchScrapeBody,
+        response=models.StartedBatchScrape,
+        headers=IDEMPOTENCY,
+    ),
+    Operation(
+        "GET",
+        "/v2/batch/scrape/{batch_id}",
+        batch_status,
+        FIRECRAWL,
+        "A batch scrape's status and its finished pages (follow next)",
+        query=models.StatusQuery,
+        response=models.BatchStatus,
+    ),
+    Operation(
+        "DELETE",
+        "/v2/batch/scrape/{batch_id}",
+        cancel_batch,
+        FIRECRAWL,
+        "Cancel a batch scrape",
+        response=models.CancelledBatchScrape,
+    ),
+    Operation(
+        "GET",
+        "/v2/batch/scrape/{batch_id}/errors",
+        batch_errors,
+        FIRECRAWL,
+        "A batch scrape's failed pages",
+        response=models.Errors,
+    ),
+    Operation(
+        "POST",
+        "/v2/crawl",
+        start_crawl,
+        FIRECRAWL,
+        "Start a crawl of a site",
+        body=models.CrawlBody,
+        response=models.StartedCrawl,
+        headers=IDEMPOTENCY,
+    ),
+    Operation(
+        "GET",
+        "/v2/crawl/{batch_id}",
+        crawl_status,
+        FIRECRAWL,
+        "A crawl's status and its pages so far",
+        query=models.StatusQuery,
+        response=models.BatchStatus,
+    ),
+    Operation(
+        "DELETE",
+        "/v2/crawl/{batch_id}",
+        cancel_crawl,
+        FIRECRAWL,
+        "Cancel a crawl",
+        response=models.CancelledCrawl,
+    ),
+    Operation(
+        "GET",
+        "/v2/crawl/{batch_id}/errors",
+        crawl_errors,
+        FIRECRAWL,
+        "A crawl's failed pages",
+        response=models.Errors,
+    ),
+]

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.models import geonode as models
+from gateway.api.operations import GEONODE, Operation
 from gateway.api.page_documents import css_selectors, request_headers, screenshot_url
 from gateway.batches.proxies import ProxyChoice
 from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
@@ -224,3 +226,45 @@ def _result(page: BatchPage, screenshot: str) -> dict[str, Any]:
 
 def _status_url(batch: Batch) -> str:
     return f"/v1/batch/{batch.id}"
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/v1/batch",
+        start_batch,
+        GEONODE,
+        "Start a batch scrape",
+        body=models.StartBatchBody,
+        response=models.StartedBatch,
+        status=202,
+    ),
+    # Before /v1/batch/{job_id}, which would take "jobs" for an id.
+    Operation(
+        "GET",
+        "/v1/batch/jobs",
+        list_batches,
+        GEONODE,
+        "List the tenant's batches",
+        query=models.BatchListQuery,
+        response=models.BatchList,
+    ),
+    Operation(
+        "GET",
+        "/v1/batch/{job_id}",
+        batch_status,
+        GEONODE,
+        "A batch's status and a page of its results",
+        query=models.BatchPageQuery,
+        response=models.BatchStatusAnswer,
+    ),
+    Operation(
+        "DELETE",
+        "/v1/batch/{job_id}",
+        cancel_batch,
+        GEONODE,
+        "Cancel a batch",
+        response=models.CancelledBatch,
+        status=202,
+    ),
+]

@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.models.platform import Health
+from gateway.api.operations import PLATFORM, Operation
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -21,3 +23,18 @@ async def healthz(request: Request) -> JSONResponse:
         "nodes": [asdict(node) for node in nodes],
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/healthz",
+        healthz,
+        PLATFORM,
+        "Whether the store and every node answer",
+        response=Health,
+        other_responses={503: Health},
+        errors=(429, 500),
+        public=True,
+    )
+]

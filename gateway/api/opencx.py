@@ -8,6 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
+from gateway.api.models import opencx as models
+from gateway.api.models.common import Success
+from gateway.api.operations import OPENCX, Operation
 from gateway.clock import timestamp
 from gateway.datasources.changes import Change
 from gateway.datasources.service import (
@@ -226,3 +229,88 @@ def _page(page: DatasourcePage, with_content: bool) -> dict[str, Any]:
     if with_content:
         body["markdown"] = page.record.get("markdown", "")
     return body
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/crawl",
+        create_datasource,
+        OPENCX,
+        "Add a website datasource (and crawl it)",
+        body=models.NewDatasource,
+        response=models.Datasource,
+        status=201,
+    ),
+    Operation(
+        "GET",
+        "/crawl",
+        list_datasources,
+        OPENCX,
+        "List the tenant's datasources",
+        query=models.ListQuery,
+        response=models.DatasourceList,
+    ),
+    Operation(
+        "GET",
+        "/crawl/{datasource_id}",
+        get_datasource,
+        OPENCX,
+        "Read a datasource",
+        response=models.DatasourceDetail,
+    ),
+    Operation(
+        "PATCH",
+        "/crawl/{datasource_id}",
+        update_datasource,
+        OPENCX,
+        "Change a datasource",
+        body=models.DatasourceChange,
+        response=models.Datasource,
+    ),
+    Operation(
+        "DELETE", "/crawl/{datasource_id}", delete_datasource, OPENCX, "Remove a datasource", response=Success
+    ),
+    Operation(
+        "POST",
+        "/crawl/{datasource_id}/crawls",
+        start_crawl,
+        OPENCX,
+        "Start a recrawl now",
+        response=models.Crawl,
+        status=201,
+    ),
+    Operation(
+        "GET",
+        "/crawl/{datasource_id}/crawls",
+        list_crawls,
+        OPENCX,
+        "List a datasource's crawls",
+        response=models.CrawlList,
+    ),
+    Operation(
+        "GET",
+        "/crawl/{datasource_id}/crawls/{crawl_id}",
+        get_crawl,
+        OPENCX,
+        "Read a crawl",
+        response=models.Crawl,
+    ),
+    Operation(
+        "DELETE",
+        "/crawl/{datasource_id}/crawls/{crawl_id}",
+        cancel_crawl,
+        OPENCX,
+        "Cancel a crawl",
+        response=models.Crawl,
+    ),
+    Operation(
+        "GET",
+        "/crawl/{datasource_id}/pages",
+        list_pages,
+        OPENCX,
+        "The pages of the latest crawl, with what changed",
+        query=models.PagesQuery,
+        response=models.PageList,
+    ),
+]

@@ -8,6 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.models import schedules as models
+from gateway.api.models.common import Ok
+from gateway.api.operations import SCHEDULES, Operation
 from gateway.api.page_documents import batch_urls, scrape_options
 from gateway.clock import timestamp
 from gateway.errors import BadRequest
@@ -156,3 +159,59 @@ def schedule_run(run: ScheduleRun) -> dict[str, Any]:
         "status": run.status,
         "message": run.message,
     }
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/v1/schedules",
+        create_schedule,
+        SCHEDULES,
+        "Create a schedule",
+        body=models.ScheduleBody,
+        response=models.Schedule,
+        status=201,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/schedules",
+        list_schedules,
+        SCHEDULES,
+        "List the tenant's schedules",
+        response=list[models.Schedule],
+    ),
+    Operation(
+        "GET",
+        "/api/v1/schedules/{schedule_id}",
+        get_schedule,
+        SCHEDULES,
+        "Read a schedule",
+        response=models.Schedule,
+    ),
+    Operation(
+        "PATCH",
+        "/api/v1/schedules/{schedule_id}",
+        update_schedule,
+        SCHEDULES,
+        "Change a schedule",
+        body=models.ScheduleBody,
+        response=models.Schedule,
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/schedules/{schedule_id}",
+        delete_schedule,
+        SCHEDULES,
+        "Delete a schedule",
+        response=Ok,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/schedules/{schedule_id}/run",
+        run_schedule,
+        SCHEDULES,
+        "Run a schedule now",
+        response=models.ScheduleRun,
+        status=201,
+    ),
+]

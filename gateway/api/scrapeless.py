@@ -6,6 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.models import scrapeless as models
+from gateway.api.operations import SCRAPELESS, Operation
 from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
 from gateway.batches.service import PageStatus
 from gateway.clock import timestamp
@@ -55,3 +57,25 @@ async def batch_status(request: Request) -> JSONResponse:
     if more:
         body["next"] = f"{request.url.path}?skip={skip + len(pages)}"
     return JSONResponse(body)
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/api/v1/crawler/scrape/batch",
+        start_batch,
+        SCRAPELESS,
+        "Start a batch scrape",
+        body=models.ScrapelessBatchBody,
+        response=models.StartedScrapelessBatch,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/crawler/scrape/batch/{batch_id}",
+        batch_status,
+        SCRAPELESS,
+        "A batch scrape's status and its finished pages",
+        query=models.ScrapelessStatusQuery,
+        response=models.ScrapelessBatchStatus,
+    ),
+]

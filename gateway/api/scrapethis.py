@@ -9,6 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.api import platform_of
+from gateway.api.models import scrapethis as models
+from gateway.api.models.common import Ok
+from gateway.api.operations import SCRAPETHIS, Operation
 from gateway.catalog.spiders import Spider
 from gateway.clock import timestamp
 from gateway.errors import BadRequest, NotFound
@@ -158,3 +161,53 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/v1/spiders",
+        list_spiders,
+        SCRAPETHIS,
+        "List deployed spiders",
+        query=models.SpiderListQuery,
+        response=list[models.Spider],
+    ),
+    Operation(
+        "GET",
+        "/api/v1/jobs",
+        list_jobs,
+        SCRAPETHIS,
+        "List the tenant's jobs, newest first",
+        query=models.JobListQuery,
+        response=list[models.Job],
+    ),
+    Operation(
+        "POST",
+        "/api/v1/jobs",
+        start_job,
+        SCRAPETHIS,
+        "Start a job of a spider",
+        body=models.StartJobBody,
+        response=models.StartedJob,
+    ),
+    Operation("GET", "/api/v1/jobs/{job_id}", get_job, SCRAPETHIS, "Read a job", response=models.Job),
+    Operation("DELETE", "/api/v1/jobs/{job_id}", cancel_job, SCRAPETHIS, "Cancel a job", response=Ok),
+    Operation(
+        "GET",
+        "/api/v1/jobs/{job_id}/items",
+        job_items,
+        SCRAPETHIS,
+        "A job's items as JSON lines (X-Total-Count, Link: next)",
+        query=models.ItemsQuery,
+        response_media="application/x-ndjson",
+    ),
+    Operation(
+        "GET",
+        "/api/v1/jobs/{job_id}/log",
+        job_log,
+        SCRAPETHIS,
+        "A job's log, from its node",
+        response_media="text/plain",
+    ),
+]

@@ -18,6 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from gateway.api import platform_of
+from gateway.api.models import scrapyd as models
+from gateway.api.models.common import ErrorBody, Model
+from gateway.api.operations import FORM, MULTIPART, SCRAPYD, Endpoint, Operation
 from gateway.catalog.eggs import MAX_EGG_BYTES
 from gateway.errors import BadRequest, Conflict, Forbidden, NodeUnavailable, NotFound
 from gateway.http import NODE_NAME, api_key_of, read_body
@@ -282,3 +285,107 @@ def _text(params: Params, name: str, *, required: bool = True) -> str:
         return ""
     value = _first(params, name)
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _form(
+    path: str, endpoint: Endpoint, summary: str, body: type[Model], answer: type[Model], **more: Any
+) -> Operation:
+    """A POST that takes scrapyd's form fields."""
+    return Operation(
+        "POST", path, endpoint, SCRAPYD, summary, body=body, body_media=(FORM,), response=answer, **more
+    )
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/daemonstatus.json",
+        daemon_status,
+        SCRAPYD,
+        "Job counts of the nodes",
+        response=models.DaemonStatus,
+    ),
+    Operation(
+        "POST",
+        "/addversion.json",
+        add_version,
+        SCRAPYD,
+        "Deploy an egg (admin keys)",
+        body=models.AddVersionForm,
+        body_media=(MULTIPART,),
+        response=models.AddedVersion,
+    ),
+    Operation(
+        "GET", "/listprojects.json", list_projects, SCRAPYD, "Deployed projects", response=models.Projects
+    ),
+    Operation(
+        "GET",
+        "/listversions.json",
+        list_versions,
+        SCRAPYD,
+        "A project's versions",
+        query=models.ProjectForm,
+        response=models.Versions,
+    ),
+    Operation(
+        "GET",
+        "/listspiders.json",
+        list_spiders,
+        SCRAPYD,
+        "A project's spiders",
+        query=models.SpidersQuery,
+        response=models.Spiders,
+    ),
+    _form(
+        "/delversion.json",
+        delete_version,
+        "Delete a version (admin keys)",
+        models.VersionForm,
+        models.ScrapydAnswer,
+    ),
+    _form(
+        "/delproject.json",
+        delete_project,
+        "Delete a project (admin keys)",
+        models.ProjectForm,
+        models.ScrapydAnswer,
+    ),
+    _form("/schedule.json", schedule, "Start a job", models.ScheduleForm, models.Scheduled),
+    _form("/cancel.json", cancel, "Cancel a job", models.CancelForm, models.Cancelled),
+    Operation(
+        "GET",
+        "/listjobs.json",
+        list_jobs,
+        SCRAPYD,
+        "The tenant's jobs, by state",
+        query=models.JobsQuery,
+        response=models.JobList,
+    ),
+    Operation(
+        "GET",
+        "/status.json",
+        job_status,
+        SCRAPYD,
+        "A job's state",
+        query=models.StatusQuery,
+        response=models.JobState,
+    ),
+    Operation(
+        "GET",
+        "/logs/{project}/{spider}/{file_name}",
+        job_log,
+        SCRAPYD,
+        "A job's log (<job>.log)",
+        response_media="text/plain",
+        error=ErrorBody,
+    ),
+    Operation(
+        "GET",
+        "/items/{project}/{spider}/{file_name}",
+        job_items,
+        SCRAPYD,
+        "A job's items (<job>.jl)",
+        response_media="application/x-ndjson",
+        error=ErrorBody,
+    ),
+]

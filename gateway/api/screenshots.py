@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import platform_of
+from gateway.api.operations import PLATFORM, Operation
 from gateway.errors import NotFound
 from gateway.http import api_key_of
 
@@ -19,3 +20,15 @@ async def page_screenshot(request: Request) -> Response:
         api_key_of(request), request.path_params["batch_id"], int(index)
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/screenshots/{batch_id}/{file_name}",
+        page_screenshot,
+        PLATFORM,
+        "A rendered page's screenshot (<input index>.png), for the batch's owner",
+        response_media="image/png",
+    )
+]
