@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(2, f"error: {exc}\n")
     try:
         args.run(settings, args)
+    except ConfigError as exc:
+        parser.exit(2, f"error: {exc}\n")
     except GatewayError as exc:
         parser.exit(1, f"error: {exc.message}\n")
 

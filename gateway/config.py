@@ -64,6 +64,9 @@ class Settings(BaseModel):
     # scrapyd nodes as http://user:password@host:port; none means one embedded local node.
     scrapyd_urls: tuple[str, ...] = ()
     scrapyd_port: int = Field(6800, ge=1, le=65535)
+    # How a job's node is chosen: "module:Class" of a NodePicker (gateway/nodes/pool.py); unset:
+    # the only node, or the least loaded of several.
+    node_picker: str | None = None
     deploy_builtin_project: bool = True
     # Requests per minute and key, unless the key has its own limit.
     rate_limit_per_minute: int = Field(600, ge=1)

@@ -29,7 +29,7 @@ from gateway.errors import GatewayError
 from gateway.jobs.service import JobService
 from gateway.jobs.sync import JobSync, SyncPolicy
 from gateway.nodes.embedded import EmbeddedNode
-from gateway.nodes.pool import NodePool
+from gateway.nodes.pool import NodePool, load_picker
 from gateway.nodes.scrapyd import Node, NodeUnreachable, ScrapydError
 from gateway.schedules.runs import ScheduleRunner
 from gateway.schedules.scheduler import Scheduler
@@ -54,7 +54,8 @@ class Platform:
         else:
             nodes = [Node.from_url(url) for url in settings.scrapyd_urls]
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
-        self.nodes = NodePool(nodes, self.http)
+        picker = load_picker(settings.node_picker) if settings.node_picker else None
+        self.nodes = NodePool(nodes, self.http, picker)
         self.keys = ApiKeys(self.store)
         self.limiter = RateLimiter()
         self.catalog = SpiderCatalog(self.store, self.nodes)

@@ -8,6 +8,7 @@ corpus: ``bench/batch_quality.py`` prints the figures.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from lxml.etree import ParserError
 
 from spiders_project.pages import ContentOptions
 
+# The page converter a spider uses, by Scrapy's PAGE_CONVERTER setting (a dotted path).
+DEFAULT_CONVERTER = "spiders_project.conversion.convert_html"
+
 # A whole page: keep forms (ASP.NET pages wrap everything in one) and navigation (its links count).
 _WHOLE_PAGE_PREPROCESSING = PreprocessingOptions(remove_forms=False, remove_navigation=False)
 # A fragment that is already clean (trafilatura's main content): convert it as it is.
@@ -34,6 +38,10 @@ class PageContent:
     markdown: str
     html: str | None
     links: list[str] | None
+
+
+# What a page converter is: (HTML, the page's URL, options) → markdown, clean HTML and links.
+HtmlConverter = Callable[[str, str, ContentOptions], "PageContent"]
 
 
 def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:

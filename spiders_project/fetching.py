@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from node.egress import BlockedRequest, HostNotFound
 from node.secret_arguments import INPUTS_TOKEN, INPUTS_TOKEN_VARIABLE
+from spiders_project.contract import Inputs
 from spiders_project.items import FetchedPage
 from spiders_project.middlewares import Proxy
 from spiders_project.pages import PageOptions
@@ -72,11 +73,11 @@ class PageSpider(scrapy.Spider):
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", pages + 1, priority="spider")
         settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", pages, priority="spider")
 
-    def take_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    def take_inputs(self, inputs: Inputs) -> dict[str, Any]:
         """Adopt the options and proxies of the gateway's inputs; returns the meta
         every page request carries (timeout, rendering)."""
-        self.page_options = PageOptions.from_json(inputs["options"])
-        self.proxies = [Proxy.from_url(url) for url in inputs.get("proxies") or ()]
+        self.page_options = PageOptions.from_json(inputs.options)
+        self.proxies = [Proxy.from_url(url) for url in inputs.proxies]
         meta: dict[str, Any] = {}
         if self.page_options.timeout_ms:
             meta["download_timeout"] = self.page_options.timeout_ms / 1000

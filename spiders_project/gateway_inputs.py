@@ -16,6 +16,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
+from spiders_project.contract import Inputs
+
 TIMEOUT_SECONDS = 30.0
 
 
@@ -35,21 +37,22 @@ class InputsUnavailable(Exception):
         self.status = status
 
 
-def read_inputs(url: str) -> Deferred[dict[str, Any]]:
-    """The gateway's JSON answer, in a thread; fails with ``InputsUnavailable``."""
+def read_inputs(url: str) -> Deferred[Inputs]:
+    """The gateway's answer, in a thread; fails with ``InputsUnavailable``."""
     return deferToThread(_get, url)
 
 
-async def read_inputs_now(url: str) -> dict[str, Any]:
+async def read_inputs_now(url: str) -> Inputs:
     return await maybe_deferred_to_future(read_inputs(url))
 
 
-def _get(url: str) -> dict[str, Any]:
+def _get(url: str) -> Inputs:
     try:
         with _OPENER.open(url, timeout=TIMEOUT_SECONDS) as response:
-            inputs: dict[str, Any] = json.loads(response.read())
-            return inputs
+            return Inputs.from_json(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         raise InputsUnavailable(f"the gateway answered HTTP {exc.code}", exc.code) from None
     except (OSError, ValueError) as exc:
         raise InputsUnavailable(f"the gateway did not answer: {type(exc).__name__}") from None
+    except (KeyError, TypeError) as exc:
+        raise InputsUnavailable(f"the gateway's answer is not a batch's inputs: {exc!r}") from None

@@ -15,10 +15,12 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from spiders_project.conversion import convert_html
+from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
+from spiders_project.conversion import DEFAULT_CONVERTER, HtmlConverter
 from spiders_project.decoding import decode_body
 from spiders_project.documents import pdf_markdown
 from spiders_project.items import FetchedPage, PageRecord
@@ -51,6 +53,8 @@ class PageContentPipeline:
         self.crawler = crawler
         threads = crawler.settings.getint("PAGE_CONVERSION_THREADS", 1)
         self.pool = ThreadPool(minthreads=threads, maxthreads=threads, name="page-conversion")
+        # HTML → markdown, clean HTML and links; another converter can be compared by this setting.
+        self.convert: HtmlConverter = load_object(crawler.settings.get("PAGE_CONVERTER", DEFAULT_CONVERTER))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PageContentPipeline:
@@ -71,7 +75,7 @@ class PageContentPipeline:
         options = _page_options(self.crawler)
         try:
             return await maybe_deferred_to_future(
-                deferToThreadPool(reactor, self.pool, _content, item, options)
+                deferToThreadPool(reactor, self.pool, _content, item, options, self.convert)
             )
         except Exception as exc:
             # A page that breaks the converter is still a page: its record says so.
@@ -80,7 +84,7 @@ class PageContentPipeline:
             return PageRecord(page=item)
 
 
-def _content(page: FetchedPage, options: PageOptions) -> PageRecord:
+def _content(page: FetchedPage, options: PageOptions, convert: HtmlConverter) -> PageRecord:
     record = PageRecord(page=page)
     if not page.body:
         return record
@@ -94,7 +98,7 @@ def _content(page: FetchedPage, options: PageOptions) -> PageRecord:
     record.text, _ = decode_body(page.body, page.content_type or None)
     if media_type in _HTML_TYPES or (not media_type and "<html" in record.text[:2048].lower()):
         record.is_html = True
-        content = convert_html(record.text, page.final_url, options.content)
+        content = convert(record.text, page.final_url, options.content)
         record.markdown, record.html, record.links = content.markdown, content.html, content.links
     elif media_type in _JSON_TYPES or media_type.endswith("+json"):
         record.markdown = f"```json\n{_pretty_json(record.text)}\n```\n"
@@ -196,16 +200,18 @@ class PageRecordPipeline:
         if not isinstance(item, PageRecord):
             return item
         page, formats = item.page, _page_options(self.crawler).formats
-        record: dict[str, Any] = {
-            "input_index": page.input_index,
-            "url": page.source_url,
-            "status": "failed" if page.failed else "completed",
-            "status_code": page.status_code,
-            "error_code": page.error_code,
-            "error": page.error,
-            "duration_ms": page.duration_ms,
-            "retry_count": page.retry_count,
-        }
+        tracks_changes = _tracks_changes(self.crawler)
+        record = PageFacts(
+            input_index=page.input_index,
+            url=page.source_url,
+            status=RecordStatus.FAILED if page.failed else RecordStatus.COMPLETED,
+            status_code=page.status_code,
+            error_code=page.error_code,
+            error=page.error,
+            duration_ms=page.duration_ms,
+            retry_count=page.retry_count,
+            content_hash=page.content_hash if tracks_changes else None,
+        ).to_record()
         if "markdown" in formats:
             record["markdown"] = item.markdown
         if "html" in formats:
@@ -216,21 +222,20 @@ class PageRecordPipeline:
             record["links"] = item.links if item.links is not None else []
         if "screenshot" in formats and page.screenshot:
             # The gateway keeps the PNG and gives the record a URL for it instead.
-            record["screenshot"] = base64.b64encode(page.screenshot).decode("ascii")
+            record[SCREENSHOT] = base64.b64encode(page.screenshot).decode("ascii")
         record["metadata"] = item.metadata
         if _content_bytes(record) > MAX_RECORD_BYTES:
             # The feed carries one record a line; one this big becomes the page's error instead.
             for name in ("markdown", "html", "rawHtml", "links", "screenshot"):
                 record.pop(name, None)
             record |= {
-                "status": "failed",
+                "status": RecordStatus.FAILED.value,
                 "error_code": "TOO_LARGE",
                 "error": f"the page's record is larger than {MAX_RECORD_BYTES // (1024 * 1024)} MiB",
             }
-        if _tracks_changes(self.crawler):
-            # What the next crawl of the site asks and compares with.
+        if tracks_changes:
+            # What the next crawl of the site asks and compares with (with content_hash above).
             record |= {
-                "content_hash": page.content_hash,
                 "etag": page.etag,
                 "last_modified": page.last_modified,
                 "not_modified": page.not_modified,

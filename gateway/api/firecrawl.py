@@ -8,9 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.fields import optional_flag
 from gateway.api.models import firecrawl as models
 from gateway.api.operations import FIRECRAWL, Operation
-from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
+from gateway.api.page_documents import (
+    STATUS,
+    batch_urls,
+    credits_used,
+    document,
+    scrape_options,
+    screenshot_url,
+)
 from gateway.batches.service import Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
 from gateway.errors import BadRequest
@@ -71,7 +79,7 @@ async def _status(request: Request, kind: BatchKind) -> JSONResponse:
         # A crawl's total is what it found so far.
         "total": batch.total_urls if kind == BatchKind.URLS else counts.done + counts.pending,
         "completed": counts.done,
-        "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
+        "creditsUsed": credits_used(batch, counts),
         "expiresAt": timestamp(batch.expires_at),
         # The platform's own: how often a new spider process took over pages left (a crash, a lost node).
         "spiderRestarts": batch.restarts,
@@ -161,7 +169,7 @@ def crawl_scope(body: dict[str, Any]) -> CrawlScope:
     if body.get("zeroDataRetention") is True:
         raise BadRequest("zeroDataRetention is not supported: results are kept until they expire")
     flags = {
-        name: _flag(body, name)
+        name: optional_flag(body, name) is True
         for name in (
             "allowSubdomains",
             "allowExternalLinks",
@@ -193,13 +201,6 @@ def crawl_scope(body: dict[str, Any]) -> CrawlScope:
         obey_robots=not flags["ignoreRobotsTxt"],
         regex_on_full_url=flags["regexOnFullURL"],
     )
-
-
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false")
-    return value is True
 
 
 def _status_url(request: Request, batch: Batch) -> str:

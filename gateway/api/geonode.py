@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.fields import flag
 from gateway.api.models import geonode as models
 from gateway.api.operations import GEONODE, Operation
 from gateway.api.page_documents import css_selectors, request_headers, screenshot_url
@@ -37,9 +38,7 @@ async def start_batch(request: Request) -> JSONResponse:
     urls = body.get("urls")
     if not isinstance(urls, list):
         raise BadRequest("urls must be a list of 1 to 1000 URLs")
-    ignore_invalid = body.get("ignore_invalid_urls", True)
-    if not isinstance(ignore_invalid, bool):
-        raise BadRequest("ignore_invalid_urls must be true or false")
+    ignore_invalid = flag(body, "ignore_invalid_urls", True)
     options, proxy = _options(body)
     batch, invalid = await platform.batches.create(
         api_key_of(request), "geonode", urls, options, proxy=proxy, ignore_invalid=ignore_invalid
@@ -119,9 +118,7 @@ def _options(body: dict[str, Any]) -> tuple[PageOptions, ProxyChoice | None]:
     formats = body.get("formats", ["markdown"])
     if not isinstance(formats, list) or not formats or not all(name in FORMATS for name in formats):
         raise BadRequest(f"formats must be a non-empty list of {', '.join(FORMATS)}")
-    render = body.get("render_js", False)
-    if not isinstance(render, bool):
-        raise BadRequest("render_js must be true or false")
+    render = flag(body, "render_js", False)
     screenshot = "full_page" if "screenshot" in formats else None
     wait = _wait_config(body.get("wait_config"))
     if wait and not (render or screenshot):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -19,7 +21,7 @@ async def batch_inputs(request: Request) -> JSONResponse:
     job_id = request.query_params.get("job") or None
     platform = platform_of(request)
     inputs = await platform.batches.inputs(request.path_params["batch_id"], token, claim, job_id)
-    if (inputs.get("crawl") or {}).get("track_changes"):
+    if (inputs.crawl or {}).get("track_changes"):
         # A recrawl asks conditionally, and follows the known links of pages that did not change.
-        inputs["known"] = await platform.datasources.known_pages(inputs["batch_id"])
-    return JSONResponse(inputs)
+        inputs = replace(inputs, known=await platform.datasources.known_pages(inputs.batch_id))
+    return JSONResponse(inputs.to_json())

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
+from gateway.api.fields import flag
 from gateway.api.models import opencx as models
 from gateway.api.models.common import Success
 from gateway.api.operations import OPENCX, Operation
@@ -30,9 +31,7 @@ async def create_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await json_object(request)
     settings = _settings(body, creating=True)
-    auto_start = body.get("auto_start_crawl", True)
-    if not isinstance(auto_start, bool):
-        raise BadRequest("auto_start_crawl must be true or false")
+    auto_start = flag(body, "auto_start_crawl", True)
     key = api_key_of(request)
     datasource, _ = await platform.datasources.create(key, settings, start_crawl=auto_start)
     return JSONResponse(await _datasource(platform.datasources, datasource), status_code=201)

@@ -6,8 +6,9 @@ from typing import Any
 
 from cssselect import ExpressionError, GenericTranslator, SelectorError
 
+from gateway.api.fields import optional_flag
 from gateway.batches.proxies import ProxyChoice
-from gateway.batches.service import BatchPage, BatchStatus
+from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.errors import BadRequest
 from spiders_project.pages import PageOptions
 
@@ -31,9 +32,7 @@ def batch_urls(body: dict[str, Any]) -> tuple[list[Any], bool]:
     urls = body.get("urls")
     if not isinstance(urls, list):
         raise BadRequest("urls must be a list of URLs")
-    ignore_invalid = body.get("ignoreInvalidURLs")
-    if ignore_invalid is not None and not isinstance(ignore_invalid, bool):
-        raise BadRequest("ignoreInvalidURLs must be true or false")
+    ignore_invalid = optional_flag(body, "ignoreInvalidURLs")
     return urls, ignore_invalid is not False
 
 
@@ -43,9 +42,7 @@ def scrape_options(
     """PageOptions (and the proxy asked for) from camelCase scrape options; anything that would
     change the result but cannot be honoured answers 400 instead of being ignored."""
     formats, screenshot = _formats(body.get("formats"))
-    only_main = body.get("onlyMainContent")
-    if only_main is not None and not isinstance(only_main, bool):
-        raise BadRequest("onlyMainContent must be true or false")
+    only_main = optional_flag(body, "onlyMainContent")
     wait_ms = body.get("waitFor") or None
     if wait_ms is not None and (
         not isinstance(wait_ms, int) or isinstance(wait_ms, bool) or not 0 < wait_ms <= MAX_WAIT_MS
@@ -156,6 +153,11 @@ def document(page: BatchPage, screenshot_url: str | None = None) -> dict[str, An
         metadata["error"] = page.error_message
     doc["metadata"] = metadata
     return doc
+
+
+def credits_used(batch: Batch, counts: PageCounts) -> int:
+    """What the batch costs: its settled charge once over, the pages fetched so far until then."""
+    return batch.credits_used if batch.completed_at else counts.fetched
 
 
 def screenshot_url(base_url: str, batch_id: str, page: BatchPage) -> str:

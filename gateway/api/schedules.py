@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
+from gateway.api.fields import optional_flag
 from gateway.api.models import schedules as models
 from gateway.api.models.common import Ok
 from gateway.api.operations import SCHEDULES, Operation
@@ -92,9 +93,7 @@ def schedule_spec(body: dict[str, Any]) -> ScheduleSpec:
     for name in ("arguments", "batch"):
         if body.get(name) is not None and not isinstance(body[name], dict):
             raise BadRequest(f"{name} must be a JSON object")
-    enabled = body.get("enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise BadRequest("enabled must be true or false")
+    enabled = optional_flag(body, "enabled")
     overlap = body.get("overlap")
     if overlap is not None and overlap not in Overlap.__members__.values():
         raise BadRequest(f"overlap must be one of {', '.join(Overlap)}")

@@ -8,7 +8,14 @@ from starlette.responses import JSONResponse
 from gateway.api import platform_of
 from gateway.api.models import scrapeless as models
 from gateway.api.operations import SCRAPELESS, Operation
-from gateway.api.page_documents import STATUS, batch_urls, document, scrape_options, screenshot_url
+from gateway.api.page_documents import (
+    STATUS,
+    batch_urls,
+    credits_used,
+    document,
+    scrape_options,
+    screenshot_url,
+)
 from gateway.batches.service import PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of, json_object, query_int
@@ -49,7 +56,7 @@ async def batch_status(request: Request) -> JSONResponse:
         "status": STATUS[batch.status],
         "total": batch.total_urls,
         "completed": counts.done,
-        "creditsUsed": batch.credits_used if batch.completed_at else counts.fetched,
+        "creditsUsed": credits_used(batch, counts),
         "expiresAt": timestamp(batch.expires_at),
         "error": batch.error,
         "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],

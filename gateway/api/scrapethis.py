@@ -46,12 +46,9 @@ async def start_job(request: Request) -> JSONResponse:
         raise BadRequest("spider_name must be a string")
     if project is not None and not isinstance(project, str):
         raise BadRequest("project must be a string")
-    if spider_id:
-        spider = await platform.catalog.get(spider_id)
-    elif spider_name:
-        spider = await platform.catalog.find(spider_name, project)
-    else:
+    if not spider_id and not spider_name:
         raise BadRequest("Missing spider_id or spider_name")
+    spider = await platform.catalog.lookup(spider_id, spider_name, project)
     job = await platform.jobs.start(key, spider, arguments)
     return JSONResponse({"jobId": job.public_id, "status": job.status.value})
 

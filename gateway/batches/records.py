@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.clock import utc_now
 from gateway.jobs.feeds import Document
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
+from spiders_project.contract import SCREENSHOT, PageFacts
 
 log = logging.getLogger(__name__)
 
@@ -48,37 +49,38 @@ async def save_page_records(db: AsyncConnection, batch_id: str, documents: list[
     pages, records, screenshots = [], [], []
     for doc in documents:
         value = doc.value
-        if not isinstance(value, dict) or not isinstance(value.get("input_index"), int):
+        facts = PageFacts.of_record(value)
+        if facts is None:
             log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
             continue
-        if isinstance(value.get("screenshot"), str):
+        if isinstance(value.get(SCREENSHOT), str):
             # The PNG is kept apart and served by URL; the record only says it has one.
             try:
-                png = base64.b64decode(value["screenshot"], validate=True)
+                png = base64.b64decode(value[SCREENSHOT], validate=True)
             except ValueError:
                 png = b""
-            value["screenshot"] = bool(png)
+            value[SCREENSHOT] = bool(png)
             if png:
-                screenshots.append({"batch_id": batch_id, "input_index": value["input_index"], "png": png})
+                screenshots.append({"batch_id": batch_id, "input_index": facts.input_index, "png": png})
             doc = Document(json.dumps(value, ensure_ascii=False), value)
         pages.append(
             {
                 "page_batch": batch_id,
-                "page_index": value["input_index"],
-                "page_url": value.get("url"),
-                "page_status": "failed" if value.get("status") == "failed" else "completed",
-                "page_status_code": value.get("status_code"),
-                "page_error_code": value.get("error_code"),
-                "page_error": value.get("error"),
-                "page_duration": value.get("duration_ms"),
-                "page_retries": value.get("retry_count"),
-                "page_content_hash": value.get("content_hash"),
+                "page_index": facts.input_index,
+                "page_url": facts.url,
+                "page_status": facts.status.value,
+                "page_status_code": facts.status_code,
+                "page_error_code": facts.error_code,
+                "page_error": facts.error,
+                "page_duration": facts.duration_ms,
+                "page_retries": facts.retry_count,
+                "page_content_hash": facts.content_hash,
                 "page_record_bytes": len(doc.text.encode()),
                 "page_finished": now,
             }
         )
         # The line as exported is the record: its fields beyond the formats do no harm.
-        records.append({"batch_id": batch_id, "input_index": value["input_index"], "record": doc.text})
+        records.append({"batch_id": batch_id, "input_index": facts.input_index, "record": doc.text})
     if not pages:
         return
     await _add_discovered_pages(db, batch_id, pages)

@@ -48,6 +48,7 @@ from gateway.store import Store
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
+from spiders_project.contract import Inputs
 from spiders_project.pages import PageOptions
 from spiders_project.site_scope import CrawlScope
 
@@ -414,9 +415,7 @@ class BatchService:
         in_flight = (await self.counts(batch.id)).pending
         return await self._load(batch.id), in_flight
 
-    async def inputs(
-        self, batch_id: str, token: str, claim: int, job_id: str | None = None
-    ) -> dict[str, Any]:
+    async def inputs(self, batch_id: str, token: str, claim: int, job_id: str | None = None) -> Inputs:
         """The next ``claim`` URLs of the batch nobody took yet, with its options and address policy.
 
         The batch's spider processes ask for their work this way, so however many share a batch,
@@ -450,13 +449,13 @@ class BatchService:
                         .returning(batch_pages.c.input_index, batch_pages.c.url)
                     )
                 ).all()
-        return {
-            "batch_id": batch_id,
-            "pages": sorted([page.input_index, page.url] for page in claimed),
-            "options": row.options,
-            "crawl": row.crawl,
-            "proxies": self._proxy_urls(PageOptions.from_json(row.options)),
-        }
+        return Inputs(
+            batch_id=batch_id,
+            pages=sorted((page.input_index, page.url) for page in claimed),
+            options=row.options,
+            crawl=row.crawl,
+            proxies=self._proxy_urls(PageOptions.from_json(row.options)),
+        )
 
     async def _check_claimant(self, batch_id: str, job_id: str) -> None:
         """A job the gateway has settled (its node lost it, say) or asked to stop gets no more URLs,

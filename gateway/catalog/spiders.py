@@ -83,6 +83,14 @@ class SpiderCatalog:
             raise NotFound("Spider not found")
         return _spider(row._mapping)
 
+    async def lookup(self, spider_id: str | None, name: str | None, project: str | None = None) -> Spider:
+        """The spider by its id when given, else by name (and project); 404 if there is none."""
+        if spider_id:
+            return await self.get(spider_id)
+        if not name:
+            raise NotFound("Spider not found")
+        return await self.find(name, project)
+
     async def find(self, name: str, project: str | None = None) -> Spider:
         """The spider called ``name`` (in ``project``, when several projects have one)."""
         query = select(spiders).where(spiders.c.name == name)

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
+from gateway.config import ConfigError
 from gateway.nodes.scrapyd import Node, NodeUnreachable, ScrapydClient, ScrapydError
 
 
 class NodePicker(Protocol):
     async def pick(self, clients: Sequence[ScrapydClient]) -> ScrapydClient: ...
+
+
+def load_picker(path: str) -> NodePicker:
+    """A picker by its ``module:Class`` (or ``module.Class``) path, made with no arguments."""
+    module_name, _, name = path.replace(":", ".").rpartition(".")
+    try:
+        picker = getattr(importlib.import_module(module_name), name)()
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(f"node_picker {path!r} is not a class that can be made: {exc}") from None
+    if not callable(getattr(picker, "pick", None)):
+        raise ConfigError(f"node_picker {path!r} has no pick method")
+    return picker  # type: ignore[no-any-return]
 
 
 class OnlyNode:
@@ -43,11 +57,13 @@ class LeastLoaded:
 class NodePool:
     """Clients for every configured node, by name."""
 
-    def __init__(self, nodes: Sequence[Node], http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, nodes: Sequence[Node], http: httpx.AsyncClient, picker: NodePicker | None = None
+    ) -> None:
         if not nodes:
             raise ValueError("a gateway needs at least one scrapyd node")
         self._clients = {node.name: ScrapydClient(node, http) for node in nodes}
-        self._picker: NodePicker = OnlyNode() if len(nodes) == 1 else LeastLoaded()
+        self._picker: NodePicker = picker or (OnlyNode() if len(nodes) == 1 else LeastLoaded())
 
     def __iter__(self) -> Iterator[ScrapydClient]:
         return iter(self._clients.values())

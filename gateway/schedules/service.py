@@ -215,11 +215,7 @@ class ScheduleService:
 
     async def _spider(self, spec: ScheduleSpec) -> Spider:
         try:
-            if spec.spider_id:
-                spider = await self._catalog.get(spec.spider_id)
-            else:
-                assert spec.spider_name is not None
-                spider = await self._catalog.find(spec.spider_name, spec.project)
+            spider = await self._catalog.lookup(spec.spider_id, spec.spider_name, spec.project)
         except NotFound:
             named = spec.spider_id or spec.spider_name
             in_project = f" in project {spec.project!r}" if spec.project and not spec.spider_id else ""

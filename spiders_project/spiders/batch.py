@@ -16,6 +16,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.python.failure import Failure
 
 from node.outcome import GATEWAY_UNREACHABLE, JOB_OVER
+from spiders_project.contract import Inputs
 from spiders_project.fetching import (
     PAGE_SPIDER_SETTINGS,
     PageSpider,
@@ -80,13 +81,13 @@ class BatchSpider(PageSpider):
         for request in self._take(inputs):
             yield request
 
-    def _take(self, inputs: dict[str, Any]) -> Iterator[scrapy.Request]:
+    def _take(self, inputs: Inputs) -> Iterator[scrapy.Request]:
         """The page requests of a granted claim."""
         self._claiming = False
         self._failing_since = None
         meta = self.take_inputs(inputs)
-        self._exhausted = len(inputs["pages"]) < self.chunk
-        for index, url in inputs["pages"]:
+        self._exhausted = len(inputs.pages) < self.chunk
+        for index, url in inputs.pages:
             self._outstanding += 1
             yield scrapy.Request(
                 url,
@@ -120,7 +121,7 @@ class BatchSpider(PageSpider):
         claim = read_inputs(self._claim_url())
         claim.addCallbacks(self._crawl_claimed, lambda failure: self._claim_failed(failure.value))
 
-    def _crawl_claimed(self, inputs: dict[str, Any]) -> None:
+    def _crawl_claimed(self, inputs: Inputs) -> None:
         for request in self._take(inputs):
             self.crawler.engine.crawl(request)
 

@@ -22,6 +22,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
+from spiders_project.contract import Inputs
 from spiders_project.conversion import absolute_url, page_links, parse_html
 from spiders_project.fetching import (
     MAX_PAGE_BYTES,
@@ -82,11 +83,13 @@ class SiteSpider(PageSpider):
         for request in self._begin(inputs):
             yield request
 
-    def _begin(self, inputs: dict[str, Any]) -> Iterator[scrapy.Request]:
+    def _begin(self, inputs: Inputs) -> Iterator[scrapy.Request]:
         self._meta = self.take_inputs(inputs)
-        self.scope = CrawlScope.from_json(inputs["crawl"])
+        if inputs.crawl is None:
+            raise ValueError("the site spider needs a crawl's inputs")
+        self.scope = CrawlScope.from_json(inputs.crawl)
         self.rules = ScopeRules(self.scope)
-        self._known = inputs.get("known") or {}
+        self._known = inputs.known or {}
         start = canonical_url(self.scope.url, self.scope)
         self._seen.add(start)
         self._frontier.append((start, 0))
