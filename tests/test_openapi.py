@@ -83,6 +83,18 @@ def test_the_document_covers_every_public_route(document: dict[str, Any], tmp_pa
 
 
 schema = schemathesis.openapi.from_dict(api_document())
+# Routes whose path has no parameter: a case that fills another route's parameter with one of them
+# (GET /v1/batch/{job_id} with "jobs") is that route's call, checked as that route.
+FIXED_PATHS = {
+    (path, method.upper())
+    for path, item in api_document()["paths"].items()
+    if "{" not in path
+    for method in item
+}
+
+
+def _served_elsewhere(case: Any) -> bool:
+    return "{" in case.operation.path and (case.formatted_path, case.method.upper()) in FIXED_PATHS
 
 
 @schema.parametrize()
@@ -97,6 +109,9 @@ def test_no_operation_fails_with_a_valid_key(case: Any, fuzzed: Gateway) -> None
     response = case.call(
         base_url=fuzzed.url, headers={"Authorization": f"Bearer {fuzzed.admin_key()}"}, timeout=60
     )
+    if _served_elsewhere(case):
+        _no_stack_trace(response.text)
+        return
     case.validate_response(response, checks=CHECKS)
     _no_stack_trace(response.text)
 

@@ -254,6 +254,8 @@ OPERATIONS = [
         "A batch's status and a page of its results",
         query=models.BatchPageQuery,
         response=models.BatchStatusAnswer,
+        # "jobs" is the list of batches.
+        path_schemas={"job_id": {"type": "string", "not": {"const": "jobs"}}},
     ),
     Operation(
         "DELETE",

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from gateway.api.operations import JSON, MULTIPART, PLATFORM, Operation
 
 _REF = "#/components/schemas/{model}"
+_STRING = {"type": "string"}
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid (the message says why)",
     401: "Missing or invalid API key",
@@ -108,7 +109,7 @@ def _operation(operation: Operation, schema_of: dict[type[BaseModel], Any]) -> d
         "tags": [operation.dialect.name],
     }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": operation.path_schemas.get(name, _STRING)}
         for name in operation.path_parameters
     ]
     if operation.query is not None:

@@ -67,6 +67,8 @@ class Operation:
     errors: tuple[int, ...] = KEY_ERRORS
     public: bool = False
     headers: tuple[str, ...] = ()
+    # Path parameters that are not any string (one that another route takes as its own path).
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The error shape, when not the dialect's (scrapyd's log and item files answer like any file).
     error: type[BaseModel] | None = None
 

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from gateway.accounts.credits import charge_credits
 from gateway.accounts.keys import ApiKeys
 from gateway.batches.service import (
+    BATCH_MOVES,
     NEVER_STARTED_AFTER,
     BatchKind,
     BatchPolicy,
@@ -29,6 +30,7 @@ from gateway.errors import GatewayError
 from gateway.jobs.models import JobStatus
 from gateway.jobs.queries import BatchJob, jobs_of_batches
 from gateway.store import Store
+from gateway.store.moves import move
 from gateway.store.tables import batch_pages, batches
 from node.outcome import GATEWAY_UNREACHABLE
 
@@ -138,11 +140,7 @@ class BatchProgress:
     async def _mark_running(self, batch_id: str, now: datetime) -> None:
         # Only a queued batch: a cancel may have landed since the batches were read.
         async with self._store.write() as db:
-            await db.execute(
-                update(batches)
-                .where(batches.c.id == batch_id, batches.c.status == BatchStatus.QUEUED)
-                .values(status=BatchStatus.RUNNING, started_at=now)
-            )
+            await move(db, batches, batch_id, BATCH_MOVES, BatchStatus.RUNNING, started_at=now)
 
     async def _release_claims(self, batch_id: str, ended_jobs: list[str]) -> None:
         """Pages claimed by processes that have ended, and still unfetched, can be claimed again."""

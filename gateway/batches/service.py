@@ -45,6 +45,7 @@ from gateway.errors import (
 from gateway.jobs.queries import jobs_of_batches
 from gateway.jobs.service import JobService
 from gateway.store import Store
+from gateway.store.moves import StateMachine, move
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
@@ -80,6 +81,21 @@ class BatchStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+# A cancelled batch is finished as cancelled; ``completed_at`` marks the end of every path.
+BATCH_MOVES = StateMachine(
+    {
+        BatchStatus.QUEUED: {
+            BatchStatus.RUNNING,
+            BatchStatus.COMPLETED,
+            BatchStatus.FAILED,
+            BatchStatus.CANCELLED,
+        },
+        BatchStatus.RUNNING: {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED},
+        BatchStatus.CANCELLED: {BatchStatus.CANCELLED},
+    }
+)
 
 
 class PageStatus(StrEnum):
@@ -398,12 +414,10 @@ class BatchService:
         if batch.ended:
             raise Conflict(f"Batch already {batch.status.value}")
         async with self._store.write() as db:
-            changed = await db.execute(
-                update(batches)
-                .where(batches.c.id == batch.id, batches.c.completed_at.is_(None))
-                .values(status=BatchStatus.CANCELLED)
+            changed = await move(
+                db, batches, batch.id, BATCH_MOVES, BatchStatus.CANCELLED, {"completed_at": None}
             )
-        if changed.rowcount != 1:
+        if not changed:
             raise Conflict("Batch already ended")
         async with self._store.read() as db:
             job_ids = [job.public_id for job in await jobs_of_batches(db, [batch.id])]

@@ -20,6 +20,7 @@ from gateway.clock import utc_now
 from gateway.datasources.changes import changes
 from gateway.datasources.pages import crawled_pages, previous_pages, save_pages
 from gateway.datasources.service import (
+    CRAWL_MOVES,
     OPEN_CRAWL_STATUSES,
     Crawl,
     CrawlStatus,
@@ -33,6 +34,7 @@ from gateway.errors import Conflict, GatewayError
 from gateway.jobs.models import JobStatus
 from gateway.jobs.queries import jobs_of_batches
 from gateway.store import Store
+from gateway.store.moves import compare_and_set, move
 from gateway.store.tables import datasource_crawls, datasources
 
 log = logging.getLogger(__name__)
@@ -95,15 +97,14 @@ class DatasourceProgress:
                     continue  # it fires once the crawl under way is over
             # Whoever moves next_crawl_at on starts the crawl: a due time fires once.
             async with self._store.write() as db:
-                taken = await db.execute(
-                    update(datasources)
-                    .where(
-                        datasources.c.id == datasource.id,
-                        datasources.c.next_crawl_at == datasource.next_crawl_at,
-                    )
-                    .values(next_crawl_at=now + timedelta(hours=datasource.crawl_interval_hours))
+                taken = await compare_and_set(
+                    db,
+                    datasources,
+                    datasource.id,
+                    {"next_crawl_at": datasource.next_crawl_at},
+                    next_crawl_at=now + timedelta(hours=datasource.crawl_interval_hours),
                 )
-            if taken.rowcount != 1:
+            if not taken:
                 continue
             try:
                 key = await self._keys.get(datasource.api_key_id)
@@ -168,10 +169,14 @@ class DatasourceProgress:
     async def _mark_scraping(self, crawl_id: str) -> None:
         now = utc_now()
         async with self._store.write() as db:
-            await db.execute(
-                update(datasource_crawls)
-                .where(datasource_crawls.c.id == crawl_id, datasource_crawls.c.status == CrawlStatus.PENDING)
-                .values(status=CrawlStatus.SCRAPING, started_at=now, updated_at=now)
+            await move(
+                db,
+                datasource_crawls,
+                crawl_id,
+                CRAWL_MOVES,
+                CrawlStatus.SCRAPING,
+                started_at=now,
+                updated_at=now,
             )
 
 

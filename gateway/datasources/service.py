@@ -29,6 +29,7 @@ from gateway.datasources.changes import Change, ChangeCounts, changes
 from gateway.datasources.pages import crawled_pages, previous_pages
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
 from gateway.store import Store
+from gateway.store.moves import StateMachine
 from gateway.store.tables import (
     datasource_crawls,
     datasource_pages,
@@ -53,6 +54,17 @@ class CrawlStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+CRAWL_MOVES = StateMachine(
+    {
+        CrawlStatus.PENDING: {
+            CrawlStatus.SCRAPING,
+            CrawlStatus.COMPLETED,
+            CrawlStatus.FAILED,
+            CrawlStatus.CANCELLED,
+        },
+        CrawlStatus.SCRAPING: {CrawlStatus.COMPLETED, CrawlStatus.FAILED, CrawlStatus.CANCELLED},
+    }
+)
 OPEN_CRAWL_STATUSES = (CrawlStatus.PENDING, CrawlStatus.SCRAPING)
 # A datasource's pages are its main content, as markdown: what a knowledge base keeps.
 PAGE_OPTIONS = PageOptions(formats=frozenset({"markdown"}), only_main_content=True)

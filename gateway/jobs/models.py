@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from gateway.store.moves import StateMachine
 from node.secret_arguments import SECRET_ARGUMENTS
 
 
@@ -20,6 +21,17 @@ class JobStatus(StrEnum):
     @property
     def ended(self) -> bool:
         return self in (JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.ERROR)
+
+
+# A job moves only along these; ``settled`` marks the end of every path. A cancelled job is
+# ``cancelled`` at once, while its process may still be stopping, and is settled as cancelled.
+JOB_MOVES = StateMachine(
+    {
+        JobStatus.PENDING: {JobStatus.RUNNING, JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.ERROR},
+        JobStatus.RUNNING: {JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.ERROR},
+        JobStatus.CANCELLED: {JobStatus.CANCELLED},
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from gateway.clock import Clock, utc_now
 from gateway.jobs.feeds import FeedIngest, PageRecordSink
-from gateway.jobs.models import Job, JobStatus
+from gateway.jobs.models import JOB_MOVES, Job, JobStatus
 from gateway.jobs.service import JobService
 from gateway.nodes.pool import NodePool
 from gateway.nodes.scrapyd import NodeJobs, NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
+from gateway.store.moves import compare_and_set, move
 from gateway.store.tables import jobs
 from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
 
@@ -194,7 +195,8 @@ class JobSync:
         if job.started_at is None:
             await self._update(job, started_at=now, pid=snapshot.running[job.id].pid)
             # Only a pending job becomes running: a cancel may have landed since this tick began.
-            await self._update(job, only_if=JobStatus.PENDING, status=JobStatus.RUNNING)
+            async with self._store.write() as db:
+                await move(db, jobs, job.id, JOB_MOVES, JobStatus.RUNNING, {"settled": False})
         await self._feeds.ingest(client, job)
         if job.cancel_requested_at is None:
             await self._stop_if_over(job, now)
@@ -309,18 +311,19 @@ class JobSync:
             status, error = _final_status(row.cancel_requested_at is not None, outcome, vanished)
             if status == JobStatus.CANCELLED:
                 error = row.error  # why the platform stopped it, if it did
-            await db.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id)
-                .values(
-                    status=status,
-                    error=error,
-                    close_reason=outcome.close_reason,
-                    exit_code=outcome.exit_code,
-                    started_at=row.started_at or (now if outcome.process_ended else None),
-                    finished_at=now,
-                    settled=True,
-                )
+            await move(
+                db,
+                jobs,
+                job.id,
+                JOB_MOVES,
+                status,
+                {"settled": False},
+                error=error,
+                close_reason=outcome.close_reason,
+                exit_code=outcome.exit_code,
+                started_at=row.started_at or (now if outcome.process_ended else None),
+                finished_at=now,
+                settled=True,
             )
         log.info("job %s %s%s", job.id, status.value, f": {error}" if error else "")
 
@@ -329,20 +332,16 @@ class JobSync:
         job: Job,
         *,
         guard_undispatched: bool = False,
-        only_if: JobStatus | None = None,
         resend_of: datetime | None = None,
         **values: Any,
     ) -> bool:
-        query = update(jobs).where(jobs.c.id == job.id, jobs.c.settled.is_(False))
+        expected: dict[str, Any] = {"settled": False}
         if guard_undispatched:
-            query = query.where(jobs.c.dispatched_at.is_(None))
+            expected["dispatched_at"] = None
         if resend_of is not None:
-            query = query.where(jobs.c.dispatched_at == resend_of, jobs.c.cancel_requested_at.is_(None))
-        if only_if is not None:
-            query = query.where(jobs.c.status == only_if)
+            expected |= {"dispatched_at": resend_of, "cancel_requested_at": None}
         async with self._store.write() as db:
-            result = await db.execute(query.values(**values))
-        return bool(result.rowcount == 1)
+            return await compare_and_set(db, jobs, job.id, expected, **values)
 
     async def _unsettled(self) -> list[Job]:
         async with self._store.read() as db:

@@ -15,12 +15,13 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from gateway.clock import Clock, timestamp, utc_now
 from gateway.schedules.models import RunOutcome, RunTrigger, Schedule, ScheduleRun
 from gateway.schedules.runs import ScheduleRunner, run_values
 from gateway.store import Store
+from gateway.store.moves import compare_and_set
 from gateway.store.tables import schedule_runs, schedules
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,15 @@ class Scheduler:
     ) -> ScheduleRun | None:
         values = run_values(schedule.id, RunTrigger.CRON, due_at, now, message)
         async with self._store.write() as db:
-            taken = await db.execute(
-                update(schedules)
-                .where(
-                    schedules.c.id == schedule.id,
-                    schedules.c.enabled.is_(True),
-                    schedules.c.next_run_at == seen,
-                )
-                .values(next_run_at=following, last_run_at=now)
+            taken = await compare_and_set(
+                db,
+                schedules,
+                schedule.id,
+                {"enabled": True, "next_run_at": seen},
+                next_run_at=following,
+                last_run_at=now,
             )
-            if taken.rowcount != 1:
+            if not taken:
                 return None
             await db.execute(insert(schedule_runs).values(**values))
         return ScheduleRun.from_row(values)
@@ -126,17 +126,15 @@ class Scheduler:
             orphans = [ScheduleRun.from_row(row._mapping) for row in rows]
         for orphan in orphans:
             async with self._store.write() as db:
-                taken = await db.execute(
-                    update(schedule_runs)
-                    .where(
-                        schedule_runs.c.id == orphan.id,
-                        schedule_runs.c.outcome == RunOutcome.STARTING,
-                        schedule_runs.c.fired_at == orphan.fired_at,
-                    )
-                    .values(fired_at=now)
+                taken = await compare_and_set(
+                    db,
+                    schedule_runs,
+                    orphan.id,
+                    {"outcome": RunOutcome.STARTING, "fired_at": orphan.fired_at},
+                    fired_at=now,
                 )
                 row = (await db.execute(select(schedules).where(schedules.c.id == orphan.schedule_id))).one()
-            if taken.rowcount != 1:
+            if not taken:
                 continue
             log.warning(
                 "schedule %s: run %s lost its scheduler before it started", orphan.schedule_id, orphan.id
