@@ -42,7 +42,7 @@ from gateway.errors import (
     NotFound,
     PaymentRequired,
 )
-from gateway.jobs.queries import jobs_of_batches
+from gateway.jobs.queries import job_of_batch, jobs_of_batches
 from gateway.jobs.service import JobService
 from gateway.store import Store
 from gateway.store.moves import StateMachine, move
@@ -476,7 +476,7 @@ class BatchService:
         and its process is told to close. A settled job's unfetched claims go back to the batch at
         once; one asked to stop may still be fetching its own, which go back once it is settled."""
         async with self._store.read() as db:
-            job = next((job for job in await jobs_of_batches(db, [batch_id]) if job.id == job_id), None)
+            job = await job_of_batch(db, batch_id, job_id)
         if job is None or not (job.settled or job.cancel_requested):
             return
         if not job.settled:

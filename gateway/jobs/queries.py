@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,9 +28,19 @@ class BatchJob:
     cancel_requested: bool
 
 
+async def job_of_batch(db: AsyncConnection, batch_id: str, job_id: str) -> BatchJob | None:
+    """One spider process of the batch (asked at every claim of URLs, so by key)."""
+    found = await _batch_jobs(db, jobs.c.batch_id == batch_id, jobs.c.id == job_id)
+    return found[0] if found else None
+
+
 async def jobs_of_batches(db: AsyncConnection, batch_ids: Collection[str]) -> list[BatchJob]:
     if not batch_ids:
         return []
+    return await _batch_jobs(db, jobs.c.batch_id.in_(list(batch_ids)))
+
+
+async def _batch_jobs(db: AsyncConnection, *where: Any) -> list[BatchJob]:
     rows = await db.execute(
         select(
             jobs.c.id,
@@ -41,7 +52,7 @@ async def jobs_of_batches(db: AsyncConnection, batch_ids: Collection[str]) -> li
             jobs.c.close_reason,
             jobs.c.error,
             jobs.c.cancel_requested_at,
-        ).where(jobs.c.batch_id.in_(list(batch_ids)))
+        ).where(*where)
     )
     return [
         BatchJob(

@@ -57,6 +57,13 @@ def test_user_keys_crawl_settings_stay_within_a_share_of_the_node(tenant: httpx.
     assert setting.partition("=")[0] in _refused(tenant.post("/schedule.json", data=schedule))
 
 
+def test_user_keys_cannot_choose_the_page_converter(tenant: httpx.Client) -> None:
+    """PAGE_CONVERTER names code the spider process imports and calls on every page."""
+    schedule = {"project": "spiders_project", "spider": "quotes", "setting": "PAGE_CONVERTER=os.system"}
+
+    assert "PAGE_CONVERTER" in _refused(tenant.post("/schedule.json", data=schedule))
+
+
 def test_forms_other_than_an_egg_upload_are_small(tenant: httpx.Client) -> None:
     schedule = {"project": "spiders_project", "spider": "quotes", "padding": "x" * (2 * 1024 * 1024)}
 
