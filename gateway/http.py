@@ -221,16 +221,3 @@ def check_json(value: Any) -> None:
                 raise BadRequest(
                     "Request body holds text that is not valid Unicode (a lone surrogate)."
                 ) from None
-
-
-def query_int(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"{name} must be between {minimum} and {maximum}")
-    return value

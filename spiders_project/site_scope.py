@@ -57,38 +57,6 @@ class CrawlScope:
         return data
 
 
-def page_limit(value: Any, name: str, default: int) -> int:
-    """A crawl's page limit; raises ValueError saying what it may be."""
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_LIMIT:
-        raise ValueError(f"{name} must be a number of pages from 1 to {MAX_PAGE_LIMIT}")
-    return value
-
-
-MAX_PATTERNS = 100
-MAX_PATTERN_LENGTH = 500
-
-
-def path_patterns(value: Any, name: str) -> tuple[str, ...]:
-    """Regular expressions on a URL's path (at most ``MAX_PATTERNS`` of ``MAX_PATTERN_LENGTH``
-    characters, so checking them is cheap); raises ValueError naming the one that does not compile."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(entry, str) and entry for entry in value):
-        raise ValueError(f"{name} must be a list of regular expressions")
-    if len(value) > MAX_PATTERNS:
-        raise ValueError(f"{name} may hold at most {MAX_PATTERNS} patterns")
-    for pattern in value:
-        if len(pattern) > MAX_PATTERN_LENGTH:
-            raise ValueError(f"{name}: a pattern may be at most {MAX_PATTERN_LENGTH} characters long")
-        try:
-            re.compile(pattern)
-        except (re.error, OverflowError, RecursionError) as exc:
-            raise ValueError(f"{name}: {pattern[:100]!r} is not a regular expression ({exc})") from None
-    return tuple(value)
-
-
 def canonical_url(url: str, scope: CrawlScope) -> str:
     """The one name of a page: no fragment, sorted query, default port and tracking parameters gone."""
     parts = urlsplit(canonicalize_url(url, keep_fragments=False))

@@ -8,22 +8,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.fields import optional_flag
 from gateway.api.models import firecrawl as models
 from gateway.api.operations import FIRECRAWL, Operation
 from gateway.api.page_documents import (
     STATUS,
-    batch_urls,
     credits_used,
     document,
+    ignores_invalid,
     scrape_options,
     screenshot_url,
 )
+from gateway.api.validation import parse_body, parse_query
 from gateway.batches.service import Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
-from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int
-from spiders_project.site_scope import MAX_PAGE_LIMIT, SITEMAP_MODES, CrawlScope, page_limit, path_patterns
+from gateway.http import api_key_of
+from spiders_project.site_scope import MAX_PAGE_LIMIT, CrawlScope
 
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -31,14 +30,14 @@ MAX_PAGE_BYTES = 10 * 1024 * 1024
 
 async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    body = await json_object(request)
-    urls, ignore_invalid = batch_urls(body)
+    body = await parse_body(request, models.BatchScrapeBody)
+    ignore_invalid = ignores_invalid(body)
     options, proxy = scrape_options(body)
     idempotency_key = request.headers.get("x-idempotency-key") or None
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "firecrawl",
-        urls,
+        body.urls,
         options,
         proxy=proxy,
         ignore_invalid=ignore_invalid,
@@ -61,15 +60,15 @@ async def batch_status(request: Request) -> JSONResponse:
 async def _status(request: Request, kind: BatchKind) -> JSONResponse:
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"], kind)
-    skip = query_int(request, "skip", default=0, minimum=0, maximum=10**6)
-    limit = query_int(request, "limit", default=1000, minimum=1, maximum=1000)
+    query = parse_query(request, models.StatusQuery)
+    skip = query.skip
     counts = await platform.batches.counts(batch.id)
     # In the order pages finished: a page finishing later never shifts the pages before it.
     pages, more = await platform.batches.pages(
         batch.id,
         statuses=[PageStatus.COMPLETED],
         offset=skip,
-        limit=limit,
+        limit=query.limit,
         max_bytes=MAX_PAGE_BYTES,
         by_completion=True,
     )
@@ -120,12 +119,9 @@ async def cancel_batch(request: Request) -> JSONResponse:
 
 async def start_crawl(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    body = await json_object(request)
+    body = await parse_body(request, models.CrawlBody)
     scope = crawl_scope(body)
-    scrape = body.get("scrapeOptions")
-    if scrape is not None and not isinstance(scrape, dict):
-        raise BadRequest("scrapeOptions must be an object")
-    options, proxy = scrape_options(scrape or {})
+    options, proxy = scrape_options(body.scrapeOptions or models.ScrapeOptions())
     batch = await platform.batches.create_crawl(
         api_key_of(request),
         "firecrawl",
@@ -152,54 +148,21 @@ async def cancel_crawl(request: Request) -> JSONResponse:
     return JSONResponse({"success": True, "status": "cancelled"})
 
 
-def crawl_scope(body: dict[str, Any]) -> CrawlScope:
-    """The crawl's scope from Firecrawl's options; what cannot be honoured is refused, not ignored."""
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise BadRequest("url must be the URL to start crawling from")
-    depth = body.get("maxDiscoveryDepth")
-    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
-        raise BadRequest("maxDiscoveryDepth must be a whole number from 0")
-    sitemap = body.get("sitemap") or "include"
-    if sitemap not in SITEMAP_MODES:
-        raise BadRequest(f"sitemap must be one of {', '.join(SITEMAP_MODES)}")
-    for name in ("prompt", "webhook", "robotsUserAgent"):
-        if body.get(name):
-            raise BadRequest(f"{name} is not supported yet")
-    if body.get("zeroDataRetention") is True:
-        raise BadRequest("zeroDataRetention is not supported: results are kept until they expire")
-    flags = {
-        name: optional_flag(body, name) is True
-        for name in (
-            "allowSubdomains",
-            "allowExternalLinks",
-            "ignoreRobotsTxt",
-            "crawlEntireDomain",
-            "ignoreQueryParameters",
-            "regexOnFullURL",
-        )
-    }
-    try:
-        limit = page_limit(body.get("limit"), "limit", default=MAX_PAGE_LIMIT)
-        include, exclude = (
-            path_patterns(body.get("includePaths"), "includePaths"),
-            path_patterns(body.get("excludePaths"), "excludePaths"),
-        )
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+def crawl_scope(body: models.CrawlBody) -> CrawlScope:
+    """The crawl's scope from Firecrawl's options."""
     return CrawlScope(
-        url=url.strip(),
-        page_limit=limit,
-        include_paths=include,
-        exclude_paths=exclude,
-        max_depth=depth,
-        allow_subdomains=flags["allowSubdomains"],
-        allow_external_links=flags["allowExternalLinks"],
-        entire_site=flags["crawlEntireDomain"],
-        sitemap=sitemap,
-        ignore_query=flags["ignoreQueryParameters"],
-        obey_robots=not flags["ignoreRobotsTxt"],
-        regex_on_full_url=flags["regexOnFullURL"],
+        url=body.url.strip(),
+        page_limit=body.limit or MAX_PAGE_LIMIT,
+        include_paths=tuple(body.includePaths or ()),
+        exclude_paths=tuple(body.excludePaths or ()),
+        max_depth=body.maxDiscoveryDepth,
+        allow_subdomains=body.allowSubdomains is True,
+        allow_external_links=body.allowExternalLinks is True,
+        entire_site=body.crawlEntireDomain is True,
+        sitemap=body.sitemap or "include",
+        ignore_query=body.ignoreQueryParameters is True,
+        obey_robots=body.ignoreRobotsTxt is not True,
+        regex_on_full_url=body.regexOnFullURL is True,
     )
 
 

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.fields import flag
 from gateway.api.models import geonode as models
 from gateway.api.operations import GEONODE, Operation
-from gateway.api.page_documents import css_selectors, request_headers, screenshot_url
+from gateway.api.page_documents import screenshot_url
+from gateway.api.validation import parse_body, parse_query
 from gateway.batches.proxies import ProxyChoice
 from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.clock import timestamp
-from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int
-from spiders_project.pages import WAIT_UNTIL, PageOptions
+from gateway.http import api_key_of
+from spiders_project.pages import PageOptions
 
 FORMATS = ("markdown", "html", "screenshot")
-PROXY_TYPES = ("datacenter", "residential", "mix")
-MAX_SELECTOR_LENGTH = 4096
 _STATUS = {
     BatchStatus.QUEUED: "queued",
     BatchStatus.RUNNING: "processing",
@@ -34,14 +30,15 @@ _STATUS = {
 
 async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    body = await json_object(request)
-    urls = body.get("urls")
-    if not isinstance(urls, list):
-        raise BadRequest("urls must be a list of 1 to 1000 URLs")
-    ignore_invalid = flag(body, "ignore_invalid_urls", True)
+    body = await parse_body(request, models.StartBatchBody)
     options, proxy = _options(body)
     batch, invalid = await platform.batches.create(
-        api_key_of(request), "geonode", urls, options, proxy=proxy, ignore_invalid=ignore_invalid
+        api_key_of(request),
+        "geonode",
+        body.urls,
+        options,
+        proxy=proxy,
+        ignore_invalid=body.ignore_invalid_urls,
     )
     return JSONResponse(
         {
@@ -58,8 +55,8 @@ async def start_batch(request: Request) -> JSONResponse:
 async def batch_status(request: Request) -> JSONResponse:
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["job_id"])
-    page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
-    page_size = query_int(request, "page_size", default=10, minimum=1, maximum=50)
+    query = parse_query(request, models.BatchPageQuery)
+    page, page_size = query.page, query.page_size
     counts = await platform.batches.counts(batch.id)
     pages, _ = await platform.batches.pages(batch.id, offset=(page - 1) * page_size, limit=page_size)
     return JSONResponse(
@@ -79,17 +76,14 @@ async def batch_status(request: Request) -> JSONResponse:
 
 async def list_batches(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
-    page_size = query_int(request, "page_size", default=10, minimum=1, maximum=100)
-    status = request.query_params.get("status") or None
+    query = parse_query(request, models.BatchListQuery)
+    page, page_size = query.page, query.page_size
     by_name = {name: state for state, name in _STATUS.items()}
-    if status is not None and status not in by_name:
-        raise BadRequest(f"status must be one of {', '.join(by_name)}")
     found, total = await platform.batches.search(
         api_key_of(request),
         offset=(page - 1) * page_size,
         limit=page_size,
-        status=by_name[status] if status else None,
+        status=by_name[query.status] if query.status else None,
     )
     jobs = []
     for batch in found:
@@ -114,58 +108,23 @@ async def cancel_batch(request: Request) -> JSONResponse:
     )
 
 
-def _options(body: dict[str, Any]) -> tuple[PageOptions, ProxyChoice | None]:
-    formats = body.get("formats", ["markdown"])
-    if not isinstance(formats, list) or not formats or not all(name in FORMATS for name in formats):
-        raise BadRequest(f"formats must be a non-empty list of {', '.join(FORMATS)}")
-    render = flag(body, "render_js", False)
-    screenshot = "full_page" if "screenshot" in formats else None
-    wait = _wait_config(body.get("wait_config"))
-    if wait and not (render or screenshot):
-        raise BadRequest("wait_config needs render_js: true")
+def _options(body: models.StartBatchBody) -> tuple[PageOptions, ProxyChoice | None]:
+    screenshot = "full_page" if "screenshot" in body.formats else None
+    wait = body.wait_config or models.WaitConfig()
     options = PageOptions(
         # Links come with every page in Geonode's results.
-        formats=frozenset(formats) | {"links"},
-        headers=request_headers(body.get("headers")),
-        render=render,
+        formats=frozenset(body.formats) | {"links"},
+        headers=dict(body.headers or {}),
+        render=body.render_js,
         screenshot=screenshot,
-        **wait,
+        wait_until=wait.wait_until,
+        wait_for=wait.wait_for,
+        wait_timeout_ms=wait.wait_timeout or None,
     )
-    return options, _proxy(body.get("proxy"))
-
-
-def _wait_config(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or set(value) - {"wait_until", "wait_for", "wait_timeout"}:
-        raise BadRequest("wait_config takes wait_until, wait_for and wait_timeout")
-    until, selector, timeout = value.get("wait_until"), value.get("wait_for"), value.get("wait_timeout")
-    if until is not None and until not in WAIT_UNTIL:
-        raise BadRequest(f"wait_config.wait_until must be one of {', '.join(WAIT_UNTIL)}")
-    if selector is not None:
-        if not isinstance(selector, str) or not selector.strip() or len(selector) > MAX_SELECTOR_LENGTH:
-            raise BadRequest(
-                f"wait_config.wait_for must be a CSS selector of up to {MAX_SELECTOR_LENGTH} characters"
-            )
-        css_selectors([selector], "wait_config.wait_for")
-    if timeout is not None and (
-        not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= 30000
-    ):
-        raise BadRequest("wait_config.wait_timeout must be 0 to 30000 milliseconds")
-    return {"wait_until": until, "wait_for": selector, "wait_timeout_ms": timeout or None}
-
-
-def _proxy(value: Any) -> ProxyChoice | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) - {"country", "type"}:
-        raise BadRequest("proxy takes country and type")
-    country, kind = value.get("country"), value.get("type", "residential")
-    if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
-        raise BadRequest("proxy.country must be a two-letter code such as US")
-    if kind not in PROXY_TYPES:
-        raise BadRequest(f"proxy.type must be one of {', '.join(PROXY_TYPES)}")
-    return ProxyChoice(type=None if kind == "mix" else kind, country=country)
+    proxy = body.proxy
+    if proxy is None:
+        return options, None
+    return options, ProxyChoice(type=None if proxy.type == "mix" else proxy.type, country=proxy.country)
 
 
 def _summary(batch: Batch, counts: PageCounts) -> dict[str, Any]:

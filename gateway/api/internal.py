@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.http import query_int
+from gateway.api.models.platform import BatchInputsQuery
+from gateway.api.validation import parse_query
 
 INTERNAL_PREFIX = "/internal/"
 
@@ -16,11 +17,11 @@ INTERNAL_PREFIX = "/internal/"
 async def batch_inputs(request: Request) -> JSONResponse:
     """The next URLs of a batch for one of its spiders (a crawl's scope and known pages), with the
     options and address policy."""
-    token = request.query_params.get("token", "")
-    claim = query_int(request, "claim", default=64, minimum=1, maximum=1000)
-    job_id = request.query_params.get("job") or None
+    query = parse_query(request, BatchInputsQuery)
     platform = platform_of(request)
-    inputs = await platform.batches.inputs(request.path_params["batch_id"], token, claim, job_id)
+    inputs = await platform.batches.inputs(
+        request.path_params["batch_id"], query.token, query.claim, query.job
+    )
     if (inputs.crawl or {}).get("track_changes"):
         # A recrawl asks conditionally, and follows the known links of pages that did not change.
         inputs = replace(inputs, known=await platform.datasources.known_pages(inputs.batch_id))

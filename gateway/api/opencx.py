@@ -8,12 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
-from gateway.api.fields import flag
 from gateway.api.models import opencx as models
 from gateway.api.models.common import Success
 from gateway.api.operations import OPENCX, Operation
+from gateway.api.validation import parse_body, parse_query
 from gateway.clock import timestamp
-from gateway.datasources.changes import Change
 from gateway.datasources.service import (
     Crawl,
     Datasource,
@@ -22,26 +21,24 @@ from gateway.datasources.service import (
     DatasourceSettings,
     DatasourceStatus,
 )
-from gateway.errors import BadRequest
-from gateway.http import api_key_of, json_object, query_int
-from spiders_project.site_scope import page_limit, path_patterns
+from gateway.http import api_key_of
 
 
 async def create_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    body = await json_object(request)
-    settings = _settings(body, creating=True)
-    auto_start = flag(body, "auto_start_crawl", True)
+    body = await parse_body(request, models.NewDatasource)
     key = api_key_of(request)
-    datasource, _ = await platform.datasources.create(key, settings, start_crawl=auto_start)
+    datasource, _ = await platform.datasources.create(
+        key, _settings(body, url=body.url), start_crawl=body.auto_start_crawl
+    )
     return JSONResponse(await _datasource(platform.datasources, datasource), status_code=201)
 
 
 async def list_datasources(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    limit = query_int(request, "limit", default=50, minimum=1, maximum=200)
-    offset = query_int(request, "offset", default=0, minimum=0, maximum=10**6)
+    query = parse_query(request, models.ListQuery)
+    limit, offset = query.limit, query.offset
     found, total = await platform.datasources.search(key, offset=offset, limit=limit)
     data = [await _datasource(platform.datasources, datasource) for datasource in found]
     return JSONResponse({"data": data, "total": total, "limit": limit, "offset": offset})
@@ -76,7 +73,7 @@ async def get_datasource(request: Request) -> JSONResponse:
 async def update_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    settings = _settings(await json_object(request), creating=False)
+    settings = _settings(await parse_body(request, models.DatasourceChange), url=None)
     datasource = await platform.datasources.update(key, request.path_params["datasource_id"], settings)
     return JSONResponse(await _datasource(platform.datasources, datasource))
 
@@ -119,56 +116,38 @@ async def list_pages(request: Request) -> JSONResponse:
     """The pages of the latest finished crawl, with their change; ``?change=updated`` filters them,
     ``?content=true`` adds each page's markdown."""
     platform = platform_of(request)
-    change_name = request.query_params.get("change") or None
-    try:
-        change = Change(change_name) if change_name else None
-    except ValueError:
-        raise BadRequest(f"change must be one of {', '.join(Change)}") from None
-    with_content = request.query_params.get("content", "").lower() in ("1", "true", "yes")
-    limit = query_int(request, "limit", default=100, minimum=1, maximum=1000)
-    offset = query_int(request, "offset", default=0, minimum=0, maximum=10**6)
+    query = parse_query(request, models.PagesQuery)
+    with_content = (query.content or "").lower() in ("1", "true", "yes")
+    limit, offset = query.limit, query.offset
     pages, total = await platform.datasources.pages(
-        api_key_of(request), request.path_params["datasource_id"], change=change, offset=offset, limit=limit
+        api_key_of(request),
+        request.path_params["datasource_id"],
+        change=query.change,
+        offset=offset,
+        limit=limit,
     )
     data = [_page(page, with_content) for page in pages]
     return JSONResponse({"data": data, "total": total, "limit": limit, "offset": offset})
 
 
-def _settings(body: dict[str, Any], *, creating: bool) -> DatasourceSettings:
-    url = body.get("url")
-    if creating and (not isinstance(url, str) or not url.strip()):
-        raise BadRequest("url is required: the website to crawl")
-    if not creating and url is not None:
-        raise BadRequest("a datasource's url cannot change: create another datasource")
-    display_name = body.get("display_name")
-    if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 200):
-        raise BadRequest("display_name must be text of up to 200 characters")
-    interval = body.get("crawl_interval_hours", ...)
-    if (
-        interval is not ...
-        and interval is not None
-        and (not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0)
-    ):
-        raise BadRequest("crawl_interval_hours must be a number of hours, or null to recrawl by hand only")
-    status = body.get("status")
-    if status is not None and status not in tuple(DatasourceStatus):
-        raise BadRequest("status must be active or paused")
-    try:
-        # Absent stays None: the service picks the default for a new datasource, keeps it on a change.
-        limit = page_limit(body.get("page_limit"), "page_limit", default=0) or None
-        include = path_patterns(body.get("include_paths"), "include_paths")
-        exclude = path_patterns(body.get("exclude_paths"), "exclude_paths")
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    return DatasourceSettings(
-        url=url.strip() if isinstance(url, str) else None,
-        display_name=display_name,
-        page_limit=limit,
-        include_paths=include if "include_paths" in body else None,
-        exclude_paths=exclude if "exclude_paths" in body else None,
+def _settings(body: models.DatasourceFields, *, url: str | None) -> DatasourceSettings:
+    """What was given; absent stays None, and the service picks the default for a new datasource
+    or keeps the current value on a change."""
+    given = body.model_fields_set
+    if "crawl_interval_hours" in given:
+        # null: recrawled by hand only.
+        interval: float | None = body.crawl_interval_hours or 0.0
+    else:
         # Absent: open.cx's weekly default for a new datasource, unchanged for an existing one.
-        crawl_interval_hours=(168.0 if creating else None) if interval is ... else float(interval or 0),
-        status=DatasourceStatus(status) if status else None,
+        interval = 168.0 if url is not None else None
+    return DatasourceSettings(
+        url=url,
+        display_name=body.display_name,
+        page_limit=body.page_limit,
+        include_paths=tuple(body.include_paths or ()) if "include_paths" in given else None,
+        exclude_paths=tuple(body.exclude_paths or ()) if "exclude_paths" in given else None,
+        crawl_interval_hours=interval,
+        status=body.status,
     )
 
 

@@ -8,37 +8,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.api import platform_of
-from gateway.api.fields import optional_flag
 from gateway.api.models import schedules as models
 from gateway.api.models.common import Ok
+from gateway.api.models.firecrawl import BatchScrapeBody
 from gateway.api.operations import SCHEDULES, Operation
-from gateway.api.page_documents import batch_urls, scrape_options
+from gateway.api.page_documents import ignores_invalid, scrape_options
+from gateway.api.validation import parse
 from gateway.clock import timestamp
-from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object
 from gateway.platform import Platform
 from gateway.schedules.models import (
     BatchRequest,
-    Overlap,
     Schedule,
     ScheduleRun,
     ScheduleSpec,
-)
-
-FIELDS = frozenset(
-    {
-        "name",
-        "cron",
-        "timezone",
-        "spider_id",
-        "spider_name",
-        "project",
-        "arguments",
-        "batch",
-        "datasource_id",
-        "enabled",
-        "overlap",
-    }
 )
 
 
@@ -80,43 +63,30 @@ async def run_schedule(request: Request) -> JSONResponse:
     return JSONResponse(schedule_run(run), status_code=201)
 
 
-def schedule_spec(body: dict[str, Any]) -> ScheduleSpec:
+def schedule_spec(data: dict[str, Any]) -> ScheduleSpec:
     """A schedule (or the changes to one) from a request body; anything malformed is a 400."""
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise BadRequest(
-            f"unknown fields: {', '.join(unknown)}; a schedule takes {', '.join(sorted(FIELDS))}"
-        )
-    for name in ("name", "cron", "timezone", "spider_id", "spider_name", "project", "datasource_id"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise BadRequest(f"{name} must be a string")
-    for name in ("arguments", "batch"):
-        if body.get(name) is not None and not isinstance(body[name], dict):
-            raise BadRequest(f"{name} must be a JSON object")
-    enabled = optional_flag(body, "enabled")
-    overlap = body.get("overlap")
-    if overlap is not None and overlap not in Overlap.__members__.values():
-        raise BadRequest(f"overlap must be one of {', '.join(Overlap)}")
+    body = parse(models.ScheduleBody, data)
     return ScheduleSpec(
-        name=body.get("name"),
-        cron=body.get("cron"),
-        timezone=body.get("timezone"),
-        spider_id=body.get("spider_id") or None,
-        spider_name=body.get("spider_name") or None,
-        project=body.get("project") or None,
-        arguments=body.get("arguments"),
-        batch=_batch_request(body["batch"]) if body.get("batch") is not None else None,
-        datasource_id=body.get("datasource_id") or None,
-        enabled=enabled,
-        overlap=Overlap(overlap) if overlap else None,
+        name=body.name,
+        cron=body.cron,
+        timezone=body.timezone,
+        spider_id=body.spider_id or None,
+        spider_name=body.spider_name or None,
+        project=body.project or None,
+        arguments=body.arguments,
+        batch=_batch_request(body.batch, data["batch"]) if body.batch is not None else None,
+        datasource_id=body.datasource_id or None,
+        enabled=body.enabled,
+        overlap=body.overlap,
     )
 
 
-def _batch_request(body: dict[str, Any]) -> BatchRequest:
+def _batch_request(batch: BatchScrapeBody, given: dict[str, Any]) -> BatchRequest:
     """A batch target, read as a Firecrawl v2 batch scrape request (its results are read there)."""
-    urls, ignore_invalid = batch_urls(body)
-    options, proxy = scrape_options(body)
-    return BatchRequest(urls=urls, options=options, proxy=proxy, ignore_invalid=ignore_invalid, body=body)
+    options, proxy = scrape_options(batch)
+    return BatchRequest(
+        urls=batch.urls, options=options, proxy=proxy, ignore_invalid=ignores_invalid(batch), body=given
+    )
 
 
 async def _schedule(platform: Platform, schedule: Schedule) -> dict[str, Any]:

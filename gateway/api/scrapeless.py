@@ -10,31 +10,32 @@ from gateway.api.models import scrapeless as models
 from gateway.api.operations import SCRAPELESS, Operation
 from gateway.api.page_documents import (
     STATUS,
-    batch_urls,
     credits_used,
     document,
+    ignores_invalid,
     scrape_options,
     screenshot_url,
 )
+from gateway.api.validation import parse_body, parse_query
 from gateway.batches.service import PageStatus
 from gateway.clock import timestamp
-from gateway.http import api_key_of, json_object, query_int
+from gateway.http import api_key_of
 
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
 
 async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    body = await json_object(request)
-    urls, ignore_invalid = batch_urls(body)
-    options, proxy = scrape_options(body)
+    body = await parse_body(request, models.ScrapelessBatchBody)
+    browser = body.browserOptions
+    options, proxy = scrape_options(body, country=browser.proxy_country if browser else None)
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "scrapeless",
-        urls,
+        body.urls,
         options,
         proxy=proxy,
-        ignore_invalid=ignore_invalid,
+        ignore_invalid=ignores_invalid(body),
     )
     return JSONResponse({"success": True, "id": batch.id, "invalidURLs": [item.url for item in invalid]})
 
@@ -46,7 +47,7 @@ async def batch_status(request: Request) -> JSONResponse:
     """
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
-    skip = query_int(request, "skip", default=0, minimum=0, maximum=10**6)
+    skip = parse_query(request, models.ScrapelessStatusQuery).skip
     counts = await platform.batches.counts(batch.id)
     pages, more = await platform.batches.pages(
         batch.id, statuses=[PageStatus.COMPLETED, PageStatus.FAILED], offset=skip, max_bytes=MAX_ANSWER_BYTES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -12,60 +11,37 @@ from gateway.api import platform_of
 from gateway.api.models import scrapethis as models
 from gateway.api.models.common import Ok
 from gateway.api.operations import SCRAPETHIS, Operation
+from gateway.api.validation import parse_body, parse_query
 from gateway.catalog.spiders import Spider
 from gateway.clock import timestamp
-from gateway.errors import BadRequest, NotFound
-from gateway.http import api_key_of, json_object, query_int
-from gateway.jobs.models import Job, JobStatus
+from gateway.errors import NotFound
+from gateway.http import api_key_of
+from gateway.jobs.models import Job
 from gateway.nodes.scrapyd import iterate_body
-
-DEFAULT_ITEMS_PAGE = 1000
-MAX_ITEMS_PAGE = 10000
 
 
 async def list_spiders(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    limit = query_int(request, "limit", default=200, minimum=1, maximum=1000)
-    spiders = await platform.catalog.search(request.query_params.get("name") or None, limit)
+    query = parse_query(request, models.SpiderListQuery)
+    spiders = await platform.catalog.search(query.name, query.limit)
     return JSONResponse([_spider(spider) for spider in spiders])
 
 
 async def start_job(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    body = await json_object(request)
-    arguments = body.get("arguments")
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        raise BadRequest("arguments must be a JSON object of spider arguments")
-    spider_id, spider_name, project = body.get("spider_id"), body.get("spider_name"), body.get("project")
-    if spider_id is not None and (not isinstance(spider_id, str) or not _is_uuid(spider_id)):
-        raise BadRequest("spider_id must be a spider's UUID")
-    if spider_name is not None and not isinstance(spider_name, str):
-        raise BadRequest("spider_name must be a string")
-    if project is not None and not isinstance(project, str):
-        raise BadRequest("project must be a string")
-    if not spider_id and not spider_name:
-        raise BadRequest("Missing spider_id or spider_name")
-    spider = await platform.catalog.lookup(spider_id, spider_name, project)
-    job = await platform.jobs.start(key, spider, arguments)
+    body = await parse_body(request, models.StartJobBody)
+    spider = await platform.catalog.lookup(body.spider_id, body.spider_name, body.project)
+    job = await platform.jobs.start(key, spider, body.arguments or {})
     return JSONResponse({"jobId": job.public_id, "status": job.status.value})
 
 
 async def list_jobs(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    status = request.query_params.get("status") or None
-    if status is not None and status not in JobStatus.__members__.values():
-        raise BadRequest(f"status must be one of {', '.join(JobStatus)}")
-    limit = query_int(request, "limit", default=50, minimum=1, maximum=1000)
+    query = parse_query(request, models.JobListQuery)
     jobs = await platform.jobs.search(
-        key,
-        status=JobStatus(status) if status else None,
-        spider_id=request.query_params.get("spider_id") or None,
-        schedule_id=request.query_params.get("schedule_id") or None,
-        limit=limit,
+        key, status=query.status, spider_id=query.spider_id, schedule_id=query.schedule_id, limit=query.limit
     )
     spiders = await _spiders_of(request, jobs)
     return JSONResponse([_job(job, spiders.get(job.spider_id), with_repo_path=True) for job in jobs])
@@ -87,8 +63,8 @@ async def cancel_job(request: Request) -> JSONResponse:
 async def job_items(request: Request) -> Response:
     """The job's items as JSON lines, ``limit`` from ``offset``; headers give the total and the next page."""
     platform = platform_of(request)
-    offset = query_int(request, "offset", default=0, minimum=0, maximum=2**62)
-    limit = query_int(request, "limit", default=DEFAULT_ITEMS_PAGE, minimum=1, maximum=MAX_ITEMS_PAGE)
+    query = parse_query(request, models.ItemsQuery)
+    offset, limit = query.offset, query.limit
     page = await platform.jobs.item_page(api_key_of(request), request.path_params["job_id"], offset, limit)
     headers = {"X-Total-Count": str(page.total)}
     following = offset + len(page.items)
@@ -150,14 +126,6 @@ def _job(job: Job, spider: Spider | None, *, with_repo_path: bool) -> dict[str, 
         "schedule_id": job.schedule_id,
         "spider": nested,
     }
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 OPERATIONS = [

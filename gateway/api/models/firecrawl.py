@@ -5,42 +5,91 @@ Bodies take keys beyond those listed: firecrawl-py sends its full option set, wi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import (
+    Body,
+    CountryCode,
+    CssSelectors,
+    NotSupportedWhenTrue,
+    NotSupportedYet,
+    PathPatterns,
+    Query,
+    RequestHeaders,
+)
 
 PageStatusName = Literal["scraping", "completed", "failed", "cancelled"]
+FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")
+_FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
+# Formats other services offer that need a model; refused rather than ignored.
+_LATER_FORMATS = {"json", "summary", "changeTracking", "images", "branding"}
+MAX_WAIT_MS = 60_000
+FormatName = Literal["markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage"]
 
 
-class FormatObject(Model):
+class FormatObject(Body):
     type: str
     fullPage: bool | None = None
 
 
-class Location(Model):
-    country: str | None = Field(None, min_length=2, max_length=2)
+def _formats(value: Any) -> Any:
+    """Each format as ``{type, fullPage}`` by its canonical name; what cannot be honoured is refused."""
+    if not isinstance(value, list):
+        return value
+    if not value:
+        raise ValueError("must name at least one format")
+    entries = []
+    for entry in value:
+        fields = dict(entry) if isinstance(entry, dict) else {"type": entry}
+        name = fields.get("type")
+        if not isinstance(name, str):
+            raise ValueError(f"holds {entry!r}, which is not a format")
+        if name == "screenshot@fullPage":
+            name, fields["fullPage"] = "screenshot", True
+        name = _FORMAT_ALIASES.get(name.lower(), name)
+        if name in _LATER_FORMATS:
+            raise ValueError(f"holds {name!r}: that format is not supported yet")
+        if name not in FORMATS:
+            raise ValueError(f"holds the unknown format {name!r}: use {', '.join(FORMATS)}")
+        entries.append({**fields, "type": name})
+    return entries
+
+
+Formats = Annotated[
+    list[FormatObject],
+    BeforeValidator(_formats, json_schema_input_type=list[FormatName | FormatObject]),
+    Field(description="markdown, html, rawHtml, links, screenshot (or screenshot@fullPage)"),
+]
+
+
+class Location(Body):
+    country: CountryCode | None = None
     languages: list[str] | None = None
 
 
-class ScrapeOptions(Model):
-    formats: list[str | FormatObject] | None = Field(
-        None, description="markdown, html, rawHtml, links, screenshot (or screenshot@fullPage)"
-    )
+class ScrapeOptions(Body):
+    formats: Formats | None = None
     onlyMainContent: bool | None = None
-    includeTags: list[str] | None = Field(None, max_length=100)
-    excludeTags: list[str] | None = Field(None, max_length=100)
-    headers: dict[str, str] | None = None
-    waitFor: int | None = Field(None, ge=0, le=60000)
+    includeTags: CssSelectors | None = None
+    excludeTags: CssSelectors | None = None
+    headers: RequestHeaders | None = None
+    waitFor: int | None = Field(None, ge=0, le=MAX_WAIT_MS, description="Milliseconds; renders the page")
     timeout: int | None = Field(None, ge=1000, le=300000)
-    mobile: bool | None = None
+    mobile: NotSupportedWhenTrue = None
     proxy: Literal["basic", "auto", "stealth"] | None = None
     location: Location | None = None
+    actions: NotSupportedYet = None
+    webhook: NotSupportedYet = None
+    jsonOptions: NotSupportedYet = None
+    changeTrackingOptions: NotSupportedYet = None
 
 
 class BatchScrapeBody(ScrapeOptions):
-    urls: list[str] = Field(min_length=1, max_length=1000)
+    # Entries that are not URLs are listed back as invalid (or refused, with ignoreInvalidURLs false).
+    urls: list[Any] = Field(json_schema_extra={"items": {"type": "string"}, "minItems": 1, "maxItems": 1000})
     ignoreInvalidURLs: bool | None = None
 
 
@@ -51,7 +100,7 @@ class StartedBatchScrape(Model):
     invalidURLs: list[str] | None
 
 
-class StatusQuery(Model):
+class StatusQuery(Query):
     skip: int = Field(0, ge=0, le=10**6)
     limit: int = Field(1000, ge=1, le=1000)
 
@@ -104,11 +153,17 @@ class CancelledBatchScrape(Model):
     message: str
 
 
-class CrawlBody(Model):
-    url: str = Field(min_length=1)
+def _results_are_kept(value: bool | None) -> bool | None:
+    if value:
+        raise ValueError("is not supported: results are kept until they expire")
+    return value
+
+
+class CrawlBody(Body):
+    url: str = Field(min_length=1, description="Where the crawl starts")
     limit: int | None = Field(None, ge=1, le=5000)
-    includePaths: list[str] | None = None
-    excludePaths: list[str] | None = None
+    includePaths: PathPatterns | None = None
+    excludePaths: PathPatterns | None = None
     maxDiscoveryDepth: int | None = Field(None, ge=0)
     sitemap: Literal["include", "skip", "only"] | None = None
     allowSubdomains: bool | None = None
@@ -118,6 +173,10 @@ class CrawlBody(Model):
     ignoreQueryParameters: bool | None = None
     regexOnFullURL: bool | None = None
     scrapeOptions: ScrapeOptions | None = None
+    prompt: NotSupportedYet = None
+    webhook: NotSupportedYet = None
+    robotsUserAgent: NotSupportedYet = None
+    zeroDataRetention: Annotated[bool | None, AfterValidator(_results_are_kept)] = None
 
 
 class StartedCrawl(Model):

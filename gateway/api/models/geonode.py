@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import Body, CountryCode, Query, RequestHeaders, css_selector_problem
 
 GeonodeFormat = Literal["markdown", "html", "screenshot"]
 GeonodeStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+MAX_WAIT_SELECTOR_LENGTH = 4096
 
 
-class WaitConfig(Model):
+def _wait_selector(selector: str) -> str:
+    problem = css_selector_problem(selector, MAX_WAIT_SELECTOR_LENGTH)
+    if problem:
+        raise ValueError(f"is {problem}")
+    return selector
+
+
+class WaitConfig(Body):
+    model_config = ConfigDict(extra="forbid")
+
     wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] | None = None
-    wait_for: str | None = Field(None, description="A CSS selector to wait for", max_length=4096)
-    wait_timeout: int | None = Field(None, ge=0, le=30000)
+    wait_for: Annotated[str, AfterValidator(_wait_selector)] | None = Field(
+        None, description="A CSS selector to wait for"
+    )
+    wait_timeout: int | None = Field(None, ge=0, le=30000, description="Milliseconds")
 
 
-class GeonodeProxy(Model):
-    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+class GeonodeProxy(Body):
+    model_config = ConfigDict(extra="forbid")
+
+    country: CountryCode | None = None
     type: Literal["datacenter", "residential", "mix"] = "residential"
 
 
-class StartBatchBody(Model):
-    urls: list[str] = Field(min_length=1, max_length=1000)
+class StartBatchBody(Body):
+    # Entries that are not URLs are listed back as invalid (or refused, with ignore_invalid_urls false).
+    urls: list[Any] = Field(json_schema_extra={"items": {"type": "string"}, "minItems": 1, "maxItems": 1000})
     formats: list[GeonodeFormat] = Field(["markdown"], min_length=1)
     render_js: bool = False
     ignore_invalid_urls: bool = True
     wait_config: WaitConfig | None = None
-    headers: dict[str, str] | None = None
+    headers: RequestHeaders | None = None
     proxy: GeonodeProxy | None = None
+
+    @model_validator(mode="after")
+    def _waits_in_a_browser(self) -> StartBatchBody:
+        waits = self.wait_config and self.wait_config.model_dump(exclude_none=True)
+        if waits and not (self.render_js or "screenshot" in self.formats):
+            raise ValueError("wait_config needs render_js: true")
+        return self
 
 
 class StartedBatch(Model):
@@ -41,12 +64,12 @@ class StartedBatch(Model):
     invalid_urls: list[str]
 
 
-class BatchPageQuery(Model):
+class BatchPageQuery(Query):
     page: int = Field(1, ge=1, le=10**6)
     page_size: int = Field(10, ge=1, le=50)
 
 
-class BatchListQuery(Model):
+class BatchListQuery(Query):
     page: int = Field(1, ge=1, le=10**6)
     page_size: int = Field(10, ge=1, le=100)
     status: GeonodeStatus | None = None

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import Body, PathPatterns, Query
 from gateway.datasources.changes import Change
 from gateway.datasources.service import CrawlStatus, DatasourceStatus
+from spiders_project.site_scope import MAX_PAGE_LIMIT
 
 
-class DatasourceChange(Model):
+class DatasourceFields(Body):
     display_name: str | None = Field(None, max_length=200)
     crawl_interval_hours: float | None = Field(
         None, gt=0, description="Hours between recrawls; null: recrawled by hand only"
     )
-    status: DatasourceStatus | None = None
-    page_limit: int | None = Field(None, ge=1, le=5000)
-    include_paths: list[str] | None = None
-    exclude_paths: list[str] | None = None
+    status: DatasourceStatus | None = Field(None, strict=False)
+    page_limit: int | None = Field(None, ge=1, le=MAX_PAGE_LIMIT)
+    include_paths: PathPatterns | None = None
+    exclude_paths: PathPatterns | None = None
 
 
-class NewDatasource(DatasourceChange):
-    url: str = Field(min_length=1)
+def _website(url: str) -> str:
+    if not url.strip():
+        raise ValueError("is required: the website to crawl")
+    return url.strip()
+
+
+class NewDatasource(DatasourceFields):
+    url: Annotated[str, AfterValidator(_website)] = Field(description="The website to crawl")
     auto_start_crawl: bool = True
+
+
+def _unchangeable(url: Any) -> None:
+    if url is not None:
+        raise ValueError("cannot change: create another datasource")
+
+
+class DatasourceChange(DatasourceFields):
+    url: SkipJsonSchema[Annotated[Any, AfterValidator(_unchangeable)]] = None
 
 
 class Datasource(Model):
@@ -79,7 +97,7 @@ class DatasourceDetail(Datasource):
     active_crawl_job: ActiveCrawl | None
 
 
-class ListQuery(Model):
+class ListQuery(Query):
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10**6)
 
@@ -96,11 +114,9 @@ class CrawlList(Model):
     total: int
 
 
-class PagesQuery(Model):
+class PagesQuery(Query):
     change: Change | None = None
-    content: Literal["true", "false", "1", "0", "yes", "no"] | None = Field(
-        None, description="true: each page with its markdown"
-    )
+    content: str | None = Field(None, description="true (or 1, yes): each page with its markdown")
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=10**6)
 

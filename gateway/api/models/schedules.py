@@ -7,11 +7,12 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import Body
 from gateway.api.models.firecrawl import BatchScrapeBody
 from gateway.schedules.models import Overlap, RunOutcome, RunTrigger, ScheduleTarget
 
 
-class ScheduleBody(Model):
+class ScheduleBody(Body):
     """A schedule, or the changes to one: one target (a spider, a batch or a datasource)."""
 
     # Unknown fields are refused: a typo would otherwise change nothing, silently.
@@ -27,7 +28,7 @@ class ScheduleBody(Model):
     batch: BatchScrapeBody | None = Field(None, description="A Firecrawl v2 batch scrape request")
     datasource_id: str | None = None
     enabled: bool | None = None
-    overlap: Overlap | None = None
+    overlap: Overlap | None = Field(None, strict=False)
 
 
 class ScheduleRun(Model):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import Body, CountryCode, Query
 from gateway.api.models.firecrawl import BatchScrapeBody, DocumentsPage
 
 
-class BrowserOptions(Model):
-    proxy_country: str | None = Field(None, min_length=2, max_length=2)
+class BrowserOptions(Body):
+    # Only the proxy's country is honoured; other browser options are refused, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
+    proxy_country: CountryCode | None = None
 
 
 class ScrapelessBatchBody(BatchScrapeBody):
@@ -22,7 +26,7 @@ class StartedScrapelessBatch(Model):
     invalidURLs: list[str]
 
 
-class ScrapelessStatusQuery(Model):
+class ScrapelessStatusQuery(Query):
     skip: int = Field(0, ge=0, le=10**6)
 
 

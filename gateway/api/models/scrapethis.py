@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from gateway.api.models.common import Model
+from gateway.api.models.fields import Body, Query
 from gateway.jobs.models import JobStatus
 
 
-class SpiderListQuery(Model):
+class SpiderListQuery(Query):
     name: str | None = Field(None, description="Only spiders whose name contains this")
     limit: int = Field(200, ge=1, le=1000)
 
@@ -27,13 +29,29 @@ class Spider(Model):
     updated_at: str | None
 
 
-class StartJobBody(Model):
+def _spider_uuid(value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a spider's UUID") from None
+    return value
+
+
+class StartJobBody(Body):
     """A spider by id, or by name (and project, when several have it), with its arguments."""
 
-    spider_id: str | None = Field(None, description="The spider's UUID")
+    spider_id: Annotated[str, AfterValidator(_spider_uuid)] | None = Field(
+        None, description="The spider's UUID"
+    )
     spider_name: str | None = None
     project: str | None = None
     arguments: dict[str, Any] | None = Field(None, description="Spider arguments (-a name=value)")
+
+    @model_validator(mode="after")
+    def _names_a_spider(self) -> StartJobBody:
+        if not self.spider_id and not self.spider_name:
+            raise ValueError("Missing spider_id or spider_name")
+        return self
 
 
 class StartedJob(Model):
@@ -41,7 +59,7 @@ class StartedJob(Model):
     status: JobStatus
 
 
-class JobListQuery(Model):
+class JobListQuery(Query):
     status: JobStatus | None = None
     spider_id: str | None = None
     schedule_id: str | None = None
@@ -70,6 +88,6 @@ class Job(Model):
     spider: JobSpider
 
 
-class ItemsQuery(Model):
+class ItemsQuery(Query):
     offset: int = Field(0, ge=0, le=2**62)
     limit: int = Field(1000, ge=1, le=10000)
