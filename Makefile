@@ -4,9 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # JavaScript rendering and screenshots use the system's Chromium (Debian/Ubuntu package "chromium").
 CHROMIUM ?= /usr/bin/chromium
+# The speed benchmark serves its pages from nginx (Debian/Ubuntu package "nginx-light").
+NGINX ?= /usr/sbin/nginx
 SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test lint typecheck lock clean browser bench-latency bench-quality bench-speed bench-recrawl
+.PHONY: run test lint typecheck lock clean browser nginx bench-latency bench-quality bench-speed bench-recrawl
 
 run: $(VENV)/.run-deps browser
 	$(BIN)/python -m gateway serve
@@ -50,6 +52,13 @@ browser:
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	}
 
+# The benchmarks serve their pages from nginx, out of the measured processes.
+nginx:
+	@test -x $(NGINX) || { \
+		echo "Installing nginx from the OS packages..."; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light; \
+	}
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
 
@@ -60,7 +69,7 @@ bench-latency: $(VENV)/.dev-deps
 bench-quality: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.batch_quality
 
-bench-speed: $(VENV)/.dev-deps
+bench-speed: $(VENV)/.dev-deps nginx
 	$(BIN)/python -m bench.batch_speed
 	$(BIN)/python -m bench.batch_speed --main-content
 
