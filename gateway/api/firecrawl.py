@@ -19,7 +19,7 @@ from gateway.api.page_documents import (
     screenshot_url,
 )
 from gateway.api.validation import parse_body, parse_query
-from gateway.batches.service import Batch, BatchKind, PageStatus
+from gateway.batches.models import Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 from spiders_project.site_scope import MAX_PAGE_LIMIT, CrawlScope

@@ -12,8 +12,8 @@ from gateway.api.models import geonode as models
 from gateway.api.operations import GEONODE, Operation
 from gateway.api.page_documents import screenshot_url
 from gateway.api.validation import parse_body, parse_query
+from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.batches.proxies import ProxyChoice
-from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 from spiders_project.pages import PageOptions

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.api.models.firecrawl import FORMATS, BatchScrapeBody, ScrapeOptions
+from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.batches.proxies import ProxyChoice
-from gateway.batches.service import Batch, BatchPage, BatchStatus, PageCounts
 from spiders_project.pages import PageOptions
 
 # Both SDKs poll while the status is "scraping" and stop on anything else: never say "queued".

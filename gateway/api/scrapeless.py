@@ -17,7 +17,7 @@ from gateway.api.page_documents import (
     screenshot_url,
 )
 from gateway.api.validation import parse_body, parse_query
-from gateway.batches.service import PageStatus
+from gateway.batches.models import PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 

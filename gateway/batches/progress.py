@@ -16,15 +16,8 @@ from sqlalchemy import delete, func, select, update
 
 from gateway.accounts.credits import charge_credits
 from gateway.accounts.keys import ApiKeys
-from gateway.batches.service import (
-    BATCH_MOVES,
-    NEVER_STARTED_AFTER,
-    BatchKind,
-    BatchPolicy,
-    BatchService,
-    BatchStatus,
-    PageStatus,
-)
+from gateway.batches.models import BATCH_MOVES, BatchKind, BatchStatus, PageStatus
+from gateway.batches.service import NEVER_STARTED_AFTER, BatchPolicy, BatchService
 from gateway.clock import utc_now
 from gateway.errors import GatewayError
 from gateway.jobs.models import JobStatus

@@ -7,11 +7,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.batches.service import PAGES_WITH_RECORDS, Batch, PageStatus
+from gateway.batches.models import Batch, PageStatus
 from gateway.store.tables import batch_pages, batch_records, batches
+
+# Each page with its record, when it has one.
+PAGES_WITH_RECORDS = batch_pages.outerjoin(
+    batch_records,
+    and_(
+        batch_records.c.batch_id == batch_pages.c.batch_id,
+        batch_records.c.input_index == batch_pages.c.input_index,
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,13 @@ retention.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -27,7 +25,17 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.accounts.credits import hold_credits
 from gateway.accounts.keys import ApiKey
+from gateway.batches.models import (
+    BATCH_MOVES,
+    Batch,
+    BatchKind,
+    BatchPage,
+    BatchStatus,
+    PageCounts,
+    PageStatus,
+)
 from gateway.batches.proxies import ProxyChoice, pick_pool
+from gateway.batches.queries import PAGES_WITH_RECORDS
 from gateway.batches.urls import MAX_URLS, InvalidUrl, ScreenedUrls, screen_urls
 from gateway.catalog.deploy import BUILTIN_PROJECT
 from gateway.catalog.spiders import SpiderCatalog
@@ -45,7 +53,7 @@ from gateway.errors import (
 from gateway.jobs.queries import job_of_batch, jobs_of_batches
 from gateway.jobs.service import JobService
 from gateway.store import Store
-from gateway.store.moves import StateMachine, move
+from gateway.store.moves import move
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
@@ -60,51 +68,6 @@ SITE_SPIDER = "site"
 NEVER_STARTED_AFTER = timedelta(minutes=5)
 
 
-# Each page with its record, when it has one.
-PAGES_WITH_RECORDS = batch_pages.outerjoin(
-    batch_records,
-    and_(
-        batch_records.c.batch_id == batch_pages.c.batch_id,
-        batch_records.c.input_index == batch_pages.c.input_index,
-    ),
-)
-
-
-class BatchKind(StrEnum):
-    URLS = "urls"  # the pages were given
-    CRAWL = "crawl"  # the site spider discovers them
-
-
-class BatchStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-# A cancelled batch is finished as cancelled; ``completed_at`` marks the end of every path.
-BATCH_MOVES = StateMachine(
-    {
-        BatchStatus.QUEUED: {
-            BatchStatus.RUNNING,
-            BatchStatus.COMPLETED,
-            BatchStatus.FAILED,
-            BatchStatus.CANCELLED,
-        },
-        BatchStatus.RUNNING: {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED},
-        BatchStatus.CANCELLED: {BatchStatus.CANCELLED},
-    }
-)
-
-
-class PageStatus(StrEnum):
-    PENDING = "pending"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
 @dataclass(frozen=True)
 class BatchPolicy:
     """What an operator decides about every batch."""
@@ -117,97 +80,6 @@ class BatchPolicy:
     browser_pages: int = 4
     proxy_pools: tuple[ProxyPool, ...] = ()
     claim_patience_seconds: float = 90.0
-
-
-@dataclass(frozen=True)
-class Batch:
-    id: str
-    tenant_id: str
-    dialect: str
-    kind: BatchKind
-    status: BatchStatus
-    options: PageOptions
-    crawl: CrawlScope | None
-    total_urls: int
-    invalid_urls: list[dict[str, Any]]
-    credits_used: int
-    error: str | None
-    # How many times the batch got a new spider process after its processes ended with pages left.
-    restarts: int
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    expires_at: datetime
-
-    @property
-    def ended(self) -> bool:
-        return self.status in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Batch:
-        return cls(
-            id=row["id"],
-            tenant_id=row["tenant_id"],
-            dialect=row["dialect"],
-            kind=BatchKind(row["kind"]),
-            status=BatchStatus(row["status"]),
-            options=PageOptions.from_json(row["options"]),
-            crawl=CrawlScope.from_json(row["crawl"]) if row["crawl"] else None,
-            total_urls=row["total_urls"],
-            invalid_urls=list(row["invalid_urls"]),
-            credits_used=row["credits_used"],
-            error=row["error"],
-            restarts=row["restarts"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            completed_at=row["completed_at"],
-            expires_at=row["expires_at"],
-        )
-
-
-@dataclass(frozen=True)
-class PageCounts:
-    pending: int = 0
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    # Pages that got an HTTP answer, whatever it was: what the batch is charged for.
-    fetched: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.completed + self.failed + self.cancelled
-
-
-@dataclass(frozen=True)
-class BatchPage:
-    input_index: int
-    url: str
-    status: PageStatus
-    status_code: int | None
-    error_code: str | None
-    error_message: str | None
-    duration_ms: int | None
-    retry_count: int | None
-    record: dict[str, Any]
-    record_bytes: int
-    finished_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> BatchPage:
-        return cls(
-            input_index=row["input_index"],
-            url=row["url"],
-            status=PageStatus(row["status"]),
-            status_code=row["status_code"],
-            error_code=row["error_code"],
-            error_message=row["error_message"],
-            duration_ms=row["duration_ms"],
-            retry_count=row["retry_count"],
-            record=json.loads(row["record"]) if row.get("record") else {},
-            record_bytes=row["record_bytes"],
-            finished_at=row["finished_at"],
-        )
 
 
 class BatchService:

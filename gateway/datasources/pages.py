@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.batches.models import PageStatus
 from gateway.batches.queries import page_results
-from gateway.batches.service import PageStatus
 from gateway.datasources.changes import Change, CrawledPage
 from gateway.store.tables import datasource_pages
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.accounts.keys import ApiKeys
+from gateway.batches.models import BatchStatus
 from gateway.batches.queries import batch_of, batch_statuses
-from gateway.batches.service import BatchStatus
 from gateway.clock import utc_now
 from gateway.datasources.changes import changes
 from gateway.datasources.pages import crawled_pages, previous_pages, save_pages

@@ -22,8 +22,9 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.accounts.keys import ApiKey, ApiKeys
+from gateway.batches.models import BatchKind
 from gateway.batches.queries import delete_batches
-from gateway.batches.service import BatchKind, BatchService
+from gateway.batches.service import BatchService
 from gateway.clock import utc_now
 from gateway.datasources.changes import Change, ChangeCounts, changes
 from gateway.datasources.pages import crawled_pages, previous_pages

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from gateway.accounts.keys import ApiKey, ApiKeys
+from gateway.batches.models import BatchStatus
 from gateway.batches.queries import batch_statuses
-from gateway.batches.service import BatchService, BatchStatus
+from gateway.batches.service import BatchService
 from gateway.catalog.spiders import SpiderCatalog
 from gateway.clock import utc_now
 from gateway.datasources.queries import crawl_statuses
