@@ -109,6 +109,11 @@ def test_the_shared_checks_word_their_refusals_one_way() -> None:
     assert refusal(
         geonode.StartBatchBody, {"urls": ["x"], "render_js": True, "wait_config": {"wait_for": "div[["}}
     ).startswith("wait_config.wait_for is 'div[[', which is not a CSS")
+    long_wait = {"urls": ["x"], "render_js": True, "wait_config": {"wait_for": "p" * 501}}
+    assert refusal(geonode.StartBatchBody, long_wait) == (
+        "wait_config.wait_for is a selector longer than 500 characters"
+    )
+    assert refusal(firecrawl.CrawlBody, {"url": "   "}) == "url must not be empty"
     headers = {"urls": ["x"], "headers": {"Transfer-Encoding": "chunked"}}
     assert "headers may not include Transfer-Encoding" in refusal(firecrawl.BatchScrapeBody, headers)
     assert "headers may not include Transfer-Encoding" in refusal(geonode.StartBatchBody, headers)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from gateway.api.models.common import Model
 from gateway.api.models.fields import (
@@ -160,7 +160,9 @@ def _results_are_kept(value: bool | None) -> bool | None:
 
 
 class CrawlBody(Body):
-    url: str = Field(min_length=1, description="Where the crawl starts")
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="Where the crawl starts"
+    )
     limit: int | None = Field(None, ge=1, le=5000)
     includePaths: PathPatterns | None = None
     excludePaths: PathPatterns | None = None

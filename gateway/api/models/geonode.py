@@ -11,11 +11,10 @@ from gateway.api.models.fields import Body, CountryCode, Query, RequestHeaders, 
 
 GeonodeFormat = Literal["markdown", "html", "screenshot"]
 GeonodeStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
-MAX_WAIT_SELECTOR_LENGTH = 4096
 
 
 def _wait_selector(selector: str) -> str:
-    problem = css_selector_problem(selector, MAX_WAIT_SELECTOR_LENGTH)
+    problem = css_selector_problem(selector)
     if problem:
         raise ValueError(f"is {problem}")
     return selector
