@@ -1,6 +1,6 @@
 """scrapyd's launcher, made safe to share: clean environments, secrets kept out of argv and logs,
 spawn failures that free their slot, the exit status of every job's process at the end of its log,
-and no job started twice.
+no job started twice, and runner processes started ahead of their jobs (``node/warm_runners.py``).
 
 ``launcher = node.launcher.Launcher`` in scrapyd.conf. Only the launcher sees how a process really
 ended (``os._exit``, a crash, a kill, or never started at all), so it is the one that records it.
@@ -22,12 +22,13 @@ from typing import Any
 from scrapyd.interfaces import IEnvironment
 from scrapyd.launcher import Launcher as ScrapydLauncher
 from scrapyd.launcher import ScrapyProcessProtocol, get_crawl_args
-from twisted.internet import error, reactor
+from twisted.internet import error
 from twisted.logger import Logger
 
 from node.lifetime import LAUNCHER_PID_VARIABLE
 from node.outcome import append_outcome
 from node.secret_arguments import SECRET_ARGUMENTS
+from node.warm_runners import WarmRunners
 
 log = Logger()
 
@@ -70,7 +71,29 @@ def check_argv(args: list[str]) -> None:
         raise SpawnRefused(f"the arguments are longer than {MAX_ARGV_BYTES // 1024} KiB in all")
 
 
+def _runner_environment() -> dict[str, str]:
+    """What a runner process starts with, before it knows its job."""
+    return spider_environment(os.environ) | {LAUNCHER_PID_VARIABLE: str(os.getpid())}
+
+
 class Launcher(ScrapydLauncher):  # type: ignore[misc]
+    def __init__(self, config: Any, app: Any) -> None:
+        super().__init__(config, app)
+        self.warm_runners = WarmRunners(
+            config.getint("warm_runners", 0),
+            self.runner,
+            config.get("warm_imports", "").split(),
+            _runner_environment,
+        )
+
+    def startService(self) -> None:
+        super().startService()
+        self.warm_runners.start()
+
+    def stopService(self) -> Any:
+        self.warm_runners.stop()
+        return super().stopService()
+
     def _spawn_process(self, message: dict[str, Any], slot: int) -> None:
         # Secrets for this process alone go into its environment, never into argv or scrapyd's log.
         secrets = {
@@ -82,21 +105,19 @@ class Launcher(ScrapydLauncher):  # type: ignore[misc]
         env = spider_environment(environment.get_environment(message, slot)) | secrets
         env[LAUNCHER_PID_VARIABLE] = str(os.getpid())
         args = [sys.executable, "-m", self.runner, "crawl", *get_crawl_args(message)]
-        process = ScrapyProcessProtocol(message["_project"], message["_spider"], message["_job"], env, args)
+        job = (message["_project"], message["_spider"], message["_job"])
         log_file = _log_file(args)
         try:
             if log_file is not None and not _first_start(log_file):
-                log.warn(
-                    "job {job} arrived again after it was started: this copy is dropped", job=process.job
-                )
+                log.warn("job {job} arrived again after it was started: this copy is dropped", job=job[2])
                 self._get_message(slot)
                 return
             check_argv(args)
-            spawner: Any = reactor
-            spawner.spawnProcess(process, sys.executable, args=args, env=env)
+            process = self.warm_runners.take()
         except (SpawnRefused, OSError, TypeError, ValueError) as exc:
-            self._spawn_failed(process, slot, log_file, exc)
+            self._spawn_failed(ScrapyProcessProtocol(*job, env, args), slot, log_file, exc)
             return
+        process.assign(*job, env, args)
         process.deferred.addBoth(self._process_finished, slot)
         self.processes[slot] = process
         if log_file is not None:

@@ -23,7 +23,14 @@ _PR_SET_PDEATHSIG = 1
 _SCRAPY_FORCED_STOP = "_signal_kill"
 
 
-def end_with_launcher(log_file: str | None) -> None:
+class JobLog:
+    """Where the process's job logs, once it has a job (a warm runner waits for one)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+
+
+def end_with_launcher(log_file: JobLog) -> None:
     """In a spider process: stop gracefully when the launcher dies, or at once if it died already
     (between the fork and now)."""
     launcher = os.environ.get(LAUNCHER_PID_VARIABLE)
@@ -40,8 +47,8 @@ def end_with_launcher(log_file: str | None) -> None:
             raise SystemExit("the scrapyd that started this job is gone")
         if getattr(on_term, "__name__", "") == _SCRAPY_FORCED_STOP:
             return  # Scrapy is stopping already (a cancel, a node stop): a second TERM would force it
-        if log_file:
-            append_outcome(log_file, launcher_gone=True)
+        if log_file.path:
+            append_outcome(log_file.path, launcher_gone=True)
         os.kill(os.getpid(), signal.SIGTERM)  # Scrapy's graceful stop
 
     signal.signal(orphaned_signal, orphaned)

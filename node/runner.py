@@ -1,4 +1,5 @@
-"""The process scrapyd starts for each job (``runner = node.runner`` in scrapyd.conf).
+"""The process scrapyd starts for each job (``runner = node.runner`` in scrapyd.conf), started
+warm (``node.runner warm``: it imports ahead and then waits for its job, ``node/warm_start.py``).
 
 It is scrapyd's own runner, plus what the gateway relies on: items reach the feed file as soon as
 they are exported, the log records the spider's close reason (the launcher adds the exit status),
@@ -9,42 +10,83 @@ orphan works on for a node that has forgotten it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from pydispatch import dispatcher
 from scrapy import signals
 from scrapyd.runner import project_environment
 
 from node import egress
-from node.lifetime import end_with_launcher
+from node.lifetime import JobLog, end_with_launcher
 from node.outcome import append_outcome
+from node.warm_start import READY_LINE, WARM_COMMAND, WarmJob, preload, reactor_installed, read_job
 
 LIVE_FEED_STORAGE = "node.feeds.LiveFileFeedStorage"
 
 
 def main() -> None:
     argv = sys.argv
+    job_log = JobLog()
+    end_with_launcher(job_log)
+    if len(argv) > 1 and argv[1] == WARM_COMMAND:
+        job = _wait_warm(argv[2:])
+        if job is None:
+            return
+        os.environ.clear()
+        os.environ.update(job.environment)
+        argv = sys.argv = [argv[0], *job.arguments]
     crawling = len(argv) > 1 and argv[1] == "crawl"
-    log_file = _setting_from_argv(argv, "LOG_FILE") if crawling else None
-    end_with_launcher(log_file)
+    job_log.path = _setting_from_argv(argv, "LOG_FILE") if crawling else None
     try:
         with project_environment(os.environ["SCRAPY_PROJECT"]):
             if crawling:
-                _prepare_crawl(argv, log_file)
+                _prepare_crawl(argv, job_log.path)
             from scrapy.cmdline import execute
 
             execute(argv)
+    except SystemExit as ended:
+        if not crawling:
+            raise
+        _exit_now(ended.code)
     except Exception:
         # Failures before Scrapy configures logging (a broken egg, say) belong in the job's log too.
-        if log_file:
-            with open(log_file, "a", encoding="utf-8") as log:
+        if job_log.path:
+            with open(job_log.path, "a", encoding="utf-8") as log:
                 log.write(traceback.format_exc())
         raise
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End a crawl's process without Python's teardown of every module it imported (about 0.3 s
+    that the job's end would wait for): Scrapy has closed the feed and the spider by now, and the
+    exit functions (the log's flush among them) still run."""
+    atexit._run_exitfuncs()
+    status = 0
+    if isinstance(code, int):
+        status = code
+    elif code is not None:
+        print(code, file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _wait_warm(modules: list[str]) -> WarmJob | None:
+    """Import ahead, say so on stdout, and wait for the launcher's job on stdin."""
+    for module in preload(modules):
+        print(f"warm runner: cannot import {module} ahead", file=sys.stderr, flush=True)
+    if reactor_installed():
+        print("warm runner: an import installed a reactor ahead of the job's settings", file=sys.stderr)
+    sys.stdout.buffer.write(READY_LINE)
+    sys.stdout.flush()
+    return read_job(sys.stdin.buffer)
 
 
 def _prepare_crawl(argv: list[str], log_file: str | None) -> None:

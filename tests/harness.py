@@ -47,8 +47,10 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 
 class ScrapydNode:
     """A real scrapyd, started by the same launcher the gateway uses for its local node."""
 
-    def __init__(self, directory: Path, *, max_proc: int | None = None) -> None:
-        overrides = {"max_proc": str(max_proc)} if max_proc else {}
+    def __init__(
+        self, directory: Path, *, max_proc: int | None = None, config: Mapping[str, str] | None = None
+    ) -> None:
+        overrides = dict(config or {}) | ({"max_proc": str(max_proc)} if max_proc else {})
         self._launcher = EmbeddedNode(directory, free_port(), overrides)
 
     @property
@@ -71,6 +73,34 @@ class ScrapydNode:
     def kill(self) -> None:
         """Kill scrapyd and its spider processes at once, as a crash of the machine would."""
         self._launcher.kill()
+
+    @property
+    def scrapyd_process(self) -> subprocess.Popen[bytes]:
+        """scrapyd's own process (its runners are its children)."""
+        process = self._launcher._process
+        assert process is not None
+        return process
+
+    def kill_scrapyd_alone(self) -> None:
+        """SIGKILL scrapyd's own process, not its runners': they outlive it, as after an OOM kill."""
+        self.scrapyd_process.kill()
+        self.scrapyd_process.wait()
+
+    def runner_pids(self) -> set[int]:
+        """Every runner process of this node's scrapyd, idle or running a job: the ``node.runner``
+        processes started in its directory."""
+        pids = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\x00")
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if b"node.runner" in argv and cwd == str(self.directory):
+                pids.add(int(entry.name))
+        return pids
 
 
 class Gateway:
@@ -205,6 +235,15 @@ def start_job(client: httpx.Client, spider: str, project: str | None = None, **a
     assert response.json()["status"] == "pending"
     job_id: str = response.json()["jobId"]
     return job_id
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent process of ``pid``, or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def pid_alive(pid: int) -> bool:

@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import httpx
 import pytest
 
 from tests.conftest import deploy_testbed
-from tests.harness import Gateway, ScrapydNode, job_of, start_job, wait_until
+from tests.harness import Gateway, ScrapydNode, job_of, parent_of, start_job, wait_until
 from tests.site import QuotesSite
 
 SETTLE_SECONDS = 45.0
@@ -147,20 +146,6 @@ def gateway(tmp_path: Path, door: NodeDoor, gateway_env: dict[str, str]) -> Iter
     yield started
     if started.process is not None and started.process.poll() is None:
         started.stop()
-
-
-def scrapyd_process(node: ScrapydNode) -> subprocess.Popen[bytes]:
-    """scrapyd's own process (its spiders are its children)."""
-    process = node._launcher._process
-    assert process is not None
-    return process
-
-
-def kill_scrapyd_alone(node: ScrapydNode) -> None:
-    """SIGKILL scrapyd's own process, not its spiders': they outlive it, as after an OOM kill."""
-    process = scrapyd_process(node)
-    process.kill()
-    process.wait()
 
 
 def slow_urls(site: QuotesSite, count: int, seconds: float, tag: str) -> list[str]:
@@ -339,7 +324,7 @@ def test_spiders_that_outlive_their_scrapyd_stop_and_their_work_is_kept(
         batch_id = start_batch(client, urls)
         wait_for_first_pages(client, batch_id)
         time.sleep(rng.uniform(0.0, 2.0))
-        kill_scrapyd_alone(node)
+        node.kill_scrapyd_alone()
         time.sleep(rng.uniform(0.5, 2.0))
         node.start()
 
@@ -354,12 +339,9 @@ def test_spiders_that_outlive_their_scrapyd_stop_and_their_work_is_kept(
             job["error"] for job in client.get("/api/v1/jobs").json() if job["spider"]["name"] == "batch"
         ]
         assert any("scrapyd died while the job ran" in (error or "") for error in batch_errors)
-    # No spider process of the first scrapyd is left.
-    leftovers = [
-        line
-        for line in os.popen("ps -eo args").read().splitlines()
-        if str(node.directory) in line and "node.runner" in line
-    ]
+    # No runner of the first scrapyd is left, busy or idle: the ones there are belong to the second.
+    second_scrapyd = node.scrapyd_process.pid
+    leftovers = [pid for pid in node.runner_pids() if parent_of(pid) not in (second_scrapyd, None)]
     assert leftovers == []
 
 
@@ -380,7 +362,7 @@ def test_a_spider_the_gateway_wrote_off_gets_no_more_urls(
         wait_for_first_pages(client, batch_id)
         running = [job["id"] for job in client.get("/api/v1/jobs").json() if job["status"] == "running"]
         time.sleep(rng.uniform(0.0, 1.0))
-        process = scrapyd_process(node)
+        process = node.scrapyd_process
         process.send_signal(signal.SIGSTOP)
         try:
             wait_until(

@@ -1,0 +1,160 @@
+"""Runner processes started ahead of their jobs, so that a job does not wait for Python to import
+Scrapy (``warm_runners`` and ``warm_imports`` in scrapyd.conf; the runner's side is
+``node/warm_start.py``).
+
+Each runner is still one OS process per job, scrapyd's child: its pid is the job's pid in
+``listjobs.json``, a cancel signals it, its exit status ends the job, and it has its own log file and
+item feed. Only its start moved earlier: it imports while idle, and the launcher hands it the job's
+arguments and environment on stdin. A runner that dies idle costs no job: another is started in
+its place (after a growing pause when runners keep dying before they are ready). With no idle
+runner, a job gets a new one at once, which is the cold start scrapyd always had.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from scrapyd.launcher import ScrapyProcessProtocol
+from twisted.internet import reactor
+from twisted.logger import Logger
+
+from node.warm_start import READY_LINE, WARM_COMMAND, encode_job
+
+log = Logger()
+
+MAX_RESPAWN_PAUSE = 60.0
+# The arguments before the crawl command in a runner's argv: python -m <runner>.
+_INTERPRETER_ARGUMENTS = 3
+
+
+class WarmRunner(ScrapyProcessProtocol):  # type: ignore[misc]
+    """A runner process that waits for its job; scrapyd's process protocol once it has one."""
+
+    def __init__(self, pool: WarmRunners) -> None:
+        super().__init__(None, None, None, {}, [])
+        self.ready = False
+        self.assigned = False
+        self._pool = pool
+        self._stdout = b""
+
+    def assign(
+        self, project: str, spider: str, job: str, env: Mapping[str, str], args: Sequence[str]
+    ) -> None:
+        """Give this runner its job: from now on it is that job's process."""
+        self.project, self.spider, self.job = project, spider, job
+        self.env, self.args = dict(env), list(args)
+        self.start_time = datetime.datetime.now()
+        self.assigned = True
+        self.transport.write(encode_job(self.args[_INTERPRETER_ARGUMENTS:], self.env))
+        self.transport.closeStdin()
+        self.log("info", "Process started:")
+
+    def release(self) -> None:
+        """Let an idle runner end: it reads the end of its stdin and exits."""
+        self.transport.closeStdin()
+
+    def connectionMade(self) -> None:
+        self.pid = self.transport.pid
+
+    def outReceived(self, data: bytes) -> None:
+        if not self.ready:
+            self._stdout += data
+            if READY_LINE not in self._stdout:
+                return
+            self.ready = True
+            self._pool.warmed(self)
+            data, self._stdout = self._stdout.replace(READY_LINE, b"", 1), b""
+        if data.strip():
+            super().outReceived(data)
+
+    def processEnded(self, status: Any) -> None:
+        if self.assigned:
+            super().processEnded(status)
+        else:
+            self._pool.ended_idle(self, status)
+
+
+class WarmRunners:
+    """Keeps ``size`` idle runners of ``runner`` (a module), each importing ``modules`` ahead."""
+
+    def __init__(
+        self, size: int, runner: str, modules: Sequence[str], environment: Callable[[], dict[str, str]]
+    ) -> None:
+        self.size = max(0, size)
+        self._args = [sys.executable, "-m", runner, WARM_COMMAND, *modules]
+        self._environment = environment
+        self._idle: list[WarmRunner] = []
+        self._stopping = False
+        self._failures = 0
+        self._refill_call: Any = None
+
+    @property
+    def idle(self) -> list[WarmRunner]:
+        return list(self._idle)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._fill()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._refill_call is not None and self._refill_call.active():
+            self._refill_call.cancel()
+        for runner in self._idle:
+            runner.release()
+        self._idle.clear()
+
+    def take(self) -> WarmRunner:
+        """The runner that has waited longest (a new one if none waits); another starts in its place.
+
+        Raises OSError when a new process cannot be started."""
+        runner = self._idle.pop(0) if self._idle else self._spawn()
+        self._schedule_fill(0.0)
+        return runner
+
+    def warmed(self, runner: WarmRunner) -> None:
+        self._failures = 0
+
+    def ended_idle(self, runner: WarmRunner, status: Any) -> None:
+        if runner in self._idle:
+            self._idle.remove(runner)
+        if self._stopping:
+            return
+        if runner.ready:
+            self._schedule_fill(0.0)
+            return
+        # It died while importing: something is wrong with this node's environment. Try again,
+        # less often each time, while jobs still get runners of their own.
+        self._failures += 1
+        pause = min(MAX_RESPAWN_PAUSE, 2.0 ** (self._failures - 1))
+        log.error(
+            "a warm runner (pid {pid}) ended before it was ready: {status}; another in {pause:.0f} s",
+            pid=runner.pid,
+            status=status.value,
+            pause=pause,
+        )
+        self._schedule_fill(pause)
+
+    def _spawn(self) -> WarmRunner:
+        runner = WarmRunner(self)
+        spawner: Any = reactor
+        spawner.spawnProcess(runner, sys.executable, args=self._args, env=self._environment())
+        return runner
+
+    def _schedule_fill(self, delay: float) -> None:
+        if self._stopping or (self._refill_call is not None and self._refill_call.active()):
+            return
+        spawner: Any = reactor
+        self._refill_call = spawner.callLater(delay, self._fill)
+
+    def _fill(self) -> None:
+        while not self._stopping and len(self._idle) < self.size:
+            try:
+                self._idle.append(self._spawn())
+            except OSError as exc:
+                log.error("cannot start a warm runner: {exc}", exc=exc)
+                self._schedule_fill(MAX_RESPAWN_PAUSE)
+                return
