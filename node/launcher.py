@@ -3,7 +3,8 @@ spawn failures that free their slot, the exit status of every job's process at t
 no job started twice, and runner processes started ahead of their jobs (``node/warm_runners.py``).
 
 ``launcher = node.launcher.Launcher`` in scrapyd.conf. Only the launcher sees how a process really
-ended (``os._exit``, a crash, a kill, or never started at all), so it is the one that records it.
+ended (``os._exit``, a crash, a kill, or never started at all), so it is the one that records it
+(a job that never started here, its runner's exit in ``node/warm_runners.py``).
 
 A job's log file is created here, before its process starts, and a job whose log exists already is
 not started again: so the gateway can send a job once more whenever its node does not know it and
@@ -22,7 +23,6 @@ from typing import Any
 from scrapyd.interfaces import IEnvironment
 from scrapyd.launcher import Launcher as ScrapydLauncher
 from scrapyd.launcher import ScrapyProcessProtocol, get_crawl_args
-from twisted.internet import error
 from twisted.logger import Logger
 
 from node.lifetime import LAUNCHER_PID_VARIABLE
@@ -117,11 +117,9 @@ class Launcher(ScrapydLauncher):  # type: ignore[misc]
         except (SpawnRefused, OSError, TypeError, ValueError) as exc:
             self._spawn_failed(ScrapyProcessProtocol(*job, env, args), slot, log_file, exc)
             return
-        process.assign(*job, env, args)
+        process.assign(*job, env, args, log_file)
         process.deferred.addBoth(self._process_finished, slot)
         self.processes[slot] = process
-        if log_file is not None:
-            _record_exit(process, log_file)
 
     def _spawn_failed(self, process: Any, slot: int, log_file: str | None, exc: BaseException) -> None:
         """The job ends at once as finished on the node, its log saying why; the slot takes the next job."""
@@ -146,32 +144,8 @@ def _first_start(log_file: str) -> bool:
         return False
 
 
-def _record_exit(process: Any, log_file: str) -> None:
-    ended = process.processEnded
-
-    # Wrapped in the same reactor turn as the spawn, so no end can slip past.
-    def record_then_end(status: Any) -> None:
-        try:
-            append_outcome(log_file, **_exit_facts(status.value))
-        except OSError as exc:
-            log.error("cannot record the exit of job {job}: {exc}", job=process.job, exc=exc)
-        ended(status)
-
-    process.processEnded = record_then_end
-
-
 def _log_file(args: list[str]) -> str | None:
     for flag, value in itertools.pairwise(args):
         if flag == "-s" and value.startswith("LOG_FILE="):
             return value.partition("=")[2]
     return None
-
-
-def _exit_facts(reason: Exception) -> dict[str, int]:
-    if isinstance(reason, error.ProcessDone):
-        return {"exit_code": 0}
-    if isinstance(reason, error.ProcessTerminated):
-        if reason.signal is not None:
-            return {"exit_code": -reason.signal, "signal": reason.signal}
-        return {"exit_code": reason.exitCode if reason.exitCode is not None else -1}
-    return {"exit_code": -1}

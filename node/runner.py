@@ -25,7 +25,15 @@ from scrapyd.runner import project_environment
 from node import egress
 from node.lifetime import JobLog, end_with_launcher
 from node.outcome import append_outcome
-from node.warm_start import READY_LINE, WARM_COMMAND, WarmJob, preload, reactor_installed, read_job
+from node.warm_start import (
+    READY_LINE,
+    TOOK_JOB_LINE,
+    WARM_COMMAND,
+    WarmJob,
+    preload,
+    reactor_installed,
+    read_job,
+)
 
 LIVE_FEED_STORAGE = "node.feeds.LiveFileFeedStorage"
 
@@ -86,7 +94,11 @@ def _wait_warm(modules: list[str]) -> WarmJob | None:
         print("warm runner: an import installed a reactor ahead of the job's settings", file=sys.stderr)
     sys.stdout.buffer.write(READY_LINE)
     sys.stdout.flush()
-    return read_job(sys.stdin.buffer)
+    job = read_job(sys.stdin.buffer)
+    if job is not None:
+        sys.stdout.buffer.write(TOOK_JOB_LINE)
+        sys.stdout.flush()
+    return job
 
 
 def _prepare_crawl(argv: list[str], log_file: str | None) -> None:

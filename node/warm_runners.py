@@ -6,8 +6,10 @@ Each runner is still one OS process per job, scrapyd's child: its pid is the job
 ``listjobs.json``, a cancel signals it, its exit status ends the job, and it has its own log file and
 item feed. Only its start moved earlier: it imports while idle, and the launcher hands it the job's
 arguments and environment on stdin. A runner that dies idle costs no job: another is started in
-its place (after a growing pause when runners keep dying before they are ready). With no idle
-runner, a job gets a new one at once, which is the cold start scrapyd always had.
+its place (after a growing pause when runners keep dying before they are ready); one that dies
+after it was given a job but before it read it (the runner says when it has) is replaced once, and
+the job starts there. With no idle runner, a job gets a new one at once, which is the cold start
+scrapyd always had. The runner records its process's exit status at the end of the job's log.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scrapyd.launcher import ScrapyProcessProtocol
-from twisted.internet import reactor
+from twisted.internet import error, reactor
 from twisted.logger import Logger
 
-from node.warm_start import READY_LINE, WARM_COMMAND, encode_job
+from node.outcome import append_outcome
+from node.warm_start import READY_LINE, TOOK_JOB_LINE, WARM_COMMAND, encode_job
 
 log = Logger()
 
 MAX_RESPAWN_PAUSE = 60.0
+_MAX_BUFFERED_STDOUT = 64 * 1024
 # The arguments before the crawl command in a runner's argv: python -m <runner>.
 _INTERPRETER_ARGUMENTS = 3
 
@@ -37,19 +41,28 @@ class WarmRunner(ScrapyProcessProtocol):  # type: ignore[misc]
         super().__init__(None, None, None, {}, [])
         self.ready = False
         self.assigned = False
+        self.took_job = False
+        self.log_file: str | None = None
         self._pool = pool
+        self._restarted = False
         self._stdout = b""
 
     def assign(
-        self, project: str, spider: str, job: str, env: Mapping[str, str], args: Sequence[str]
+        self,
+        project: str,
+        spider: str,
+        job: str,
+        env: Mapping[str, str],
+        args: Sequence[str],
+        log_file: str | None,
     ) -> None:
-        """Give this runner its job: from now on it is that job's process."""
+        """Give this runner its job: from now on it is that job's process, and its exit status goes
+        at the end of ``log_file``."""
         self.project, self.spider, self.job = project, spider, job
-        self.env, self.args = dict(env), list(args)
+        self.env, self.args, self.log_file = dict(env), list(args), log_file
         self.start_time = datetime.datetime.now()
         self.assigned = True
-        self.transport.write(encode_job(self.args[_INTERPRETER_ARGUMENTS:], self.env))
-        self.transport.closeStdin()
+        self._send_job()
         self.log("info", "Process started:")
 
     def release(self) -> None:
@@ -60,21 +73,66 @@ class WarmRunner(ScrapyProcessProtocol):  # type: ignore[misc]
         self.pid = self.transport.pid
 
     def outReceived(self, data: bytes) -> None:
-        if not self.ready:
-            self._stdout += data
-            if READY_LINE not in self._stdout:
-                return
+        if self.took_job:
+            super().outReceived(data)
+            return
+        # Until it has its job, a runner prints its two lines (and rarely more, kept for the log).
+        self._stdout += data
+        if not self.ready and READY_LINE in self._stdout:
             self.ready = True
             self._pool.warmed(self)
-            data, self._stdout = self._stdout.replace(READY_LINE, b"", 1), b""
-        if data.strip():
-            super().outReceived(data)
+        if TOOK_JOB_LINE in self._stdout:
+            self.took_job = True
+        if self.took_job or len(self._stdout) > _MAX_BUFFERED_STDOUT:
+            rest = self._stdout.replace(READY_LINE, b"").replace(TOOK_JOB_LINE, b"")
+            self._stdout = b""
+            if rest.strip():
+                super().outReceived(rest)
 
     def processEnded(self, status: Any) -> None:
-        if self.assigned:
-            super().processEnded(status)
-        else:
+        if not self.assigned:
             self._pool.ended_idle(self, status)
+            return
+        if not self.took_job and not self._restarted:
+            # It died before it read its job (killed while it waited, say): the job has not begun,
+            # and starts in a new runner, once.
+            self._restarted = True
+            log.warn(
+                "the runner of job {job} (pid {pid}) ended before it took the job: {status}; another starts",
+                job=self.job,
+                pid=self.pid,
+                status=status.value,
+            )
+            try:
+                self._pool.restart(self)
+            except OSError as exc:
+                log.error("cannot start another runner for job {job}: {exc}", job=self.job, exc=exc)
+            else:
+                self.ready = False
+                self._send_job()
+                self.log("info", "Process restarted:")
+                return
+        if self.log_file is not None:
+            try:
+                append_outcome(self.log_file, **exit_facts(status.value))
+            except OSError as exc:
+                log.error("cannot record the exit of job {job}: {exc}", job=self.job, exc=exc)
+        super().processEnded(status)
+
+    def _send_job(self) -> None:
+        self.transport.write(encode_job(self.args[_INTERPRETER_ARGUMENTS:], self.env))
+        self.transport.closeStdin()
+
+
+def exit_facts(reason: Exception) -> dict[str, int]:
+    """How a process ended, as the outcome lines of ``node/outcome.py`` say it."""
+    if isinstance(reason, error.ProcessDone):
+        return {"exit_code": 0}
+    if isinstance(reason, error.ProcessTerminated):
+        if reason.signal is not None:
+            return {"exit_code": -reason.signal, "signal": reason.signal}
+        return {"exit_code": reason.exitCode if reason.exitCode is not None else -1}
+    return {"exit_code": -1}
 
 
 class WarmRunners:
@@ -138,8 +196,12 @@ class WarmRunners:
         )
         self._schedule_fill(pause)
 
-    def _spawn(self) -> WarmRunner:
-        runner = WarmRunner(self)
+    def restart(self, runner: WarmRunner) -> None:
+        """A new process for ``runner``, whose own died before it took its job."""
+        self._spawn(runner)
+
+    def _spawn(self, runner: WarmRunner | None = None) -> WarmRunner:
+        runner = runner or WarmRunner(self)
         spawner: Any = reactor
         spawner.spawnProcess(runner, sys.executable, args=self._args, env=self._environment())
         return runner

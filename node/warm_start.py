@@ -21,6 +21,8 @@ from typing import BinaryIO
 # The command that makes node.runner wait for its job, and the line it prints once it is warm.
 WARM_COMMAND = "warm"
 READY_LINE = b"warm runner ready\n"
+# Printed once the job is read: a runner that dies before has not begun it, and it starts again.
+TOOK_JOB_LINE = b"warm runner took its job\n"
 # Settings of Scrapy's defaults that name classes a crawl builds, singly or as a component dict.
 _SKIPPED_SETTINGS = frozenset({"TWISTED_REACTOR", "ASYNCIO_EVENT_LOOP"})
 

@@ -63,12 +63,11 @@ def idle_runners(node: ScrapydNode) -> set[int]:
     return wait_until(full, timeout=30, what=f"{WARM_RUNNERS} idle runners")
 
 
-def started_pid(node: ScrapydNode, job_id: str) -> int:
+def started_pid(node: ScrapydNode, job_id: str) -> int | None:
     """The pid scrapyd's log gives the process of a job (listjobs.json drops it once finished)."""
     log = (node.directory / "scrapyd.log").read_text(encoding="utf-8")
     found = re.search(rf"Process started: .*job='{job_id}' pid=(\d+)", log)
-    assert found, f"no start of job {job_id} in scrapyd's log"
-    return int(found.group(1))
+    return int(found.group(1)) if found else None
 
 
 def items_of(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
@@ -158,3 +157,26 @@ def test_idle_runners_end_with_their_scrapyd(tmp_path: Path) -> None:
         wait_until(lambda: not any(pid_alive(pid) for pid in waiting), what="idle runners to end")
     finally:
         node.stop()
+
+
+def test_a_runner_that_dies_before_it_reads_its_job_is_replaced_and_the_job_runs(
+    node: ScrapydNode, gateway: Gateway, client: httpx.Client, testbed: str
+) -> None:
+    # Stopped runners cannot read a job: the next job goes to one of them, which is then killed.
+    frozen = idle_runners(node)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        job_id = start_job(client, "ticker", project=testbed, count=3, interval=0)
+        wait_until(lambda: started_pid(node, job_id) in frozen, what="the job given to a stopped runner")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGKILL)
+
+    job = wait_for_status(client, job_id, "finished", "error")
+    assert job["status"] == "finished"
+    assert job["items_scraped"] == 3
+    log = client.get(f"/api/v1/jobs/{job_id}/log").text
+    # One process ran the job and its exit is the only one recorded.
+    assert log.count('"exit_code"') == 1
+    assert '"exit_code": 0' in log
