@@ -14,6 +14,7 @@ import atexit
 import itertools
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -36,6 +37,7 @@ from node.warm_start import (
 )
 
 LIVE_FEED_STORAGE = "node.feeds.LiveFileFeedStorage"
+_CANCEL_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def main() -> None:
@@ -87,17 +89,23 @@ def _exit_now(code: object) -> NoReturn:
 
 
 def _wait_warm(modules: list[str]) -> WarmJob | None:
-    """Import ahead, say so on stdout, and wait for the launcher's job on stdin."""
+    """Import ahead, say so on stdout, and wait for the launcher's job on stdin.
+
+    A cancel (SIGTERM, SIGINT) is held back until the job is read and the launcher told, then
+    delivered: it stops the job, and the launcher never takes it for a runner that died idle."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
     for module in preload(modules):
         print(f"warm runner: cannot import {module} ahead", file=sys.stderr, flush=True)
     if reactor_installed():
-        print("warm runner: an import installed a reactor ahead of the job's settings", file=sys.stderr)
+        # The job's settings choose the reactor: this runner could not honour them.
+        raise SystemExit("warm runner: an import ahead installed a Twisted reactor")
     sys.stdout.buffer.write(READY_LINE)
     sys.stdout.flush()
     job = read_job(sys.stdin.buffer)
     if job is not None:
         sys.stdout.buffer.write(TOOK_JOB_LINE)
         sys.stdout.flush()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
     return job
 
 

@@ -6,10 +6,12 @@ Each runner is still one OS process per job, scrapyd's child: its pid is the job
 ``listjobs.json``, a cancel signals it, its exit status ends the job, and it has its own log file and
 item feed. Only its start moved earlier: it imports while idle, and the launcher hands it the job's
 arguments and environment on stdin. A runner that dies idle costs no job: another is started in
-its place (after a growing pause when runners keep dying before they are ready); one that dies
-after it was given a job but before it read it (the runner says when it has) is replaced once, and
-the job starts there. With no idle runner, a job gets a new one at once, which is the cold start
-scrapyd always had. The runner records its process's exit status at the end of the job's log.
+its place (after a pause that grows while runners keep dying before any takes a job); one that
+dies after it was given a job but before it read it (the runner says when it has) is replaced
+once, by a runner that imports only Scrapy ahead, and the job starts there. A runner holds back
+the signals of a cancel until it has read its job, so a cancel is never mistaken for such a death.
+With no idle runner, a job gets a new runner at once, whose imports it then waits for, as a cold
+start would. The runner records its process's exit status at the end of the job's log.
 """
 
 from __future__ import annotations
@@ -80,12 +82,20 @@ class WarmRunner(ScrapyProcessProtocol):  # type: ignore[misc]
         self._stdout += data
         if not self.ready and READY_LINE in self._stdout:
             self.ready = True
-            self._pool.warmed(self)
         if TOOK_JOB_LINE in self._stdout:
+            if not self.assigned:
+                # Nobody gave it a job: whatever it runs is not the launcher's. It must not get one.
+                log.error("warm runner {pid} says it took a job it was never given: killed", pid=self.pid)
+                self.transport.signalProcess("KILL")
+                return
             self.took_job = True
+            self._pool.took_job(self)
         if self.took_job or len(self._stdout) > _MAX_BUFFERED_STDOUT:
             rest = self._stdout.replace(READY_LINE, b"").replace(TOOK_JOB_LINE, b"")
-            self._stdout = b""
+            # A marker may be cut between two reads: its start stays buffered.
+            kept = b"" if self.took_job else rest[-len(TOOK_JOB_LINE) :]
+            self._stdout = kept
+            rest = rest[: len(rest) - len(kept)]
             if rest.strip():
                 super().outReceived(rest)
 
@@ -93,28 +103,35 @@ class WarmRunner(ScrapyProcessProtocol):  # type: ignore[misc]
         if not self.assigned:
             self._pool.ended_idle(self, status)
             return
-        if not self.took_job and not self._restarted:
-            # It died before it read its job (killed while it waited, say): the job has not begun,
-            # and starts in a new runner, once.
-            self._restarted = True
-            log.warn(
-                "the runner of job {job} (pid {pid}) ended before it took the job: {status}; another starts",
-                job=self.job,
-                pid=self.pid,
-                status=status.value,
-            )
-            try:
-                self._pool.restart(self)
-            except OSError as exc:
-                log.error("cannot start another runner for job {job}: {exc}", job=self.job, exc=exc)
-            else:
-                self.ready = False
-                self._send_job()
-                self.log("info", "Process restarted:")
-                return
+        outcome: dict[str, int | str] = dict(exit_facts(status.value))
+        try:
+            # A runner holds a cancel back until it has its job (node/runner.py), so one that died
+            # before is one that was killed while it waited, say: the job has not begun, and starts
+            # in a new runner, once (none while the node stops).
+            if not self.took_job and not self._restarted and not self._pool.stopping:
+                self._restarted = True
+                log.warn(
+                    "the runner of job {job} (pid {pid}) ended before it took the job: {status}; "
+                    "another starts",
+                    job=self.job,
+                    pid=self.pid,
+                    status=status.value,
+                )
+                try:
+                    self._pool.restart(self)
+                except Exception as exc:  # the job must end, whatever the spawn raised
+                    log.error("cannot start another runner for job {job}: {exc}", job=self.job, exc=exc)
+                    outcome = {"exit_code": -1, "spawn_error": f"{type(exc).__name__}: {exc}"}
+                else:
+                    self.ready, self._stdout = False, b""
+                    self._send_job()
+                    self.log("info", "Process restarted:")
+                    return
+        except Exception as exc:  # the slot must be freed, whatever went wrong
+            log.error("job {job}: {exc}", job=self.job, exc=exc)
         if self.log_file is not None:
             try:
-                append_outcome(self.log_file, **exit_facts(status.value))
+                append_outcome(self.log_file, **outcome)
             except OSError as exc:
                 log.error("cannot record the exit of job {job}: {exc}", job=self.job, exc=exc)
         super().processEnded(status)
@@ -143,6 +160,9 @@ class WarmRunners:
     ) -> None:
         self.size = max(0, size)
         self._args = [sys.executable, "-m", runner, WARM_COMMAND, *modules]
+        # A job's second runner imports none of the node's libraries ahead: if one of them is what
+        # killed the first, the job still runs (and fails only if it needs that library).
+        self._plain_args = [sys.executable, "-m", runner, WARM_COMMAND]
         self._environment = environment
         self._idle: list[WarmRunner] = []
         self._stopping = False
@@ -152,6 +172,10 @@ class WarmRunners:
     @property
     def idle(self) -> list[WarmRunner]:
         return list(self._idle)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def start(self) -> None:
         self._stopping = False
@@ -173,7 +197,7 @@ class WarmRunners:
         self._schedule_fill(0.0)
         return runner
 
-    def warmed(self, runner: WarmRunner) -> None:
+    def took_job(self, runner: WarmRunner) -> None:
         self._failures = 0
 
     def ended_idle(self, runner: WarmRunner, status: Any) -> None:
@@ -181,15 +205,13 @@ class WarmRunners:
             self._idle.remove(runner)
         if self._stopping:
             return
-        if runner.ready:
-            self._schedule_fill(0.0)
-            return
-        # It died while importing: something is wrong with this node's environment. Try again,
-        # less often each time, while jobs still get runners of their own.
+        # A runner that dies idle (while importing, or killed while it waited): another in its
+        # place, after a pause that grows while no runner gets as far as a job, so a broken library
+        # or a killer of idle processes does not make the node spawn without end.
         self._failures += 1
         pause = min(MAX_RESPAWN_PAUSE, 2.0 ** (self._failures - 1))
         log.error(
-            "a warm runner (pid {pid}) ended before it was ready: {status}; another in {pause:.0f} s",
+            "a warm runner (pid {pid}) ended while it waited: {status}; another in {pause:.0f} s",
             pid=runner.pid,
             status=status.value,
             pause=pause,
@@ -198,12 +220,12 @@ class WarmRunners:
 
     def restart(self, runner: WarmRunner) -> None:
         """A new process for ``runner``, whose own died before it took its job."""
-        self._spawn(runner)
+        self._spawn(runner, self._plain_args)
 
-    def _spawn(self, runner: WarmRunner | None = None) -> WarmRunner:
+    def _spawn(self, runner: WarmRunner | None = None, args: list[str] | None = None) -> WarmRunner:
         runner = runner or WarmRunner(self)
         spawner: Any = reactor
-        spawner.spawnProcess(runner, sys.executable, args=self._args, env=self._environment())
+        spawner.spawnProcess(runner, sys.executable, args=args or self._args, env=self._environment())
         return runner
 
     def _schedule_fill(self, delay: float) -> None:

@@ -180,3 +180,48 @@ def test_a_runner_that_dies_before_it_reads_its_job_is_replaced_and_the_job_runs
     # One process ran the job and its exit is the only one recorded.
     assert log.count('"exit_code"') == 1
     assert '"exit_code": 0' in log
+
+
+def scrapyd_log(node: ScrapydNode) -> str:
+    return (node.directory / "scrapyd.log").read_text(encoding="utf-8")
+
+
+def test_a_cancel_before_the_runner_read_its_job_stops_the_job(
+    node: ScrapydNode, gateway: Gateway, client: httpx.Client, testbed: str
+) -> None:
+    # A stopped runner reads its job only once it continues, after the cancel's signal was sent.
+    frozen = idle_runners(node)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        job_id = start_job(client, "ticker", project=testbed, count=1000, interval=0.05)
+        wait_until(lambda: started_pid(node, job_id) in frozen, what="the job given to a stopped runner")
+        cancels = scrapyd_log(node).count("/cancel.json")
+        assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
+        wait_until(lambda: scrapyd_log(node).count("/cancel.json") > cancels, what="the cancel at scrapyd")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+    job = wait_until(lambda: (job := job_of(client, job_id))["finished_at"] and job, what="the job to settle")
+    assert job["status"] == "cancelled"
+    assert job["items_scraped"] == 0
+    assert f"job='{job_id}'" not in "".join(
+        line for line in scrapyd_log(node).splitlines() if "Process restarted" in line
+    )
+
+
+def test_jobs_run_when_a_library_imported_ahead_breaks_the_runners(tmp_path: Path) -> None:
+    # Importing Twisted's default reactor ahead would choose the reactor before the job's settings.
+    node = ScrapydNode(tmp_path / "node", config={"warm_imports": "twisted.internet.reactor"}).start()
+    gateway = Gateway(tmp_path / "gateway", node).start()
+    try:
+        with gateway.client(gateway.admin_key()) as admin:
+            project = deploy_testbed(gateway, tmp_path / "testbed")
+            job_id = start_job(admin, "ticker", project=project, count=3, interval=0)
+            job = wait_for_status(admin, job_id, "finished", "error", timeout=90)
+            assert (job["status"], job["items_scraped"]) == ("finished", 3)
+        assert "an import ahead installed a Twisted reactor" in scrapyd_log(node)
+    finally:
+        gateway.stop()
+        node.stop()
