@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,27 @@ def idle_runners(node: ScrapydNode) -> set[int]:
     return wait_until(full, timeout=30, what=f"{WARM_RUNNERS} idle runners")
 
 
+def scrapyd_log(node: ScrapydNode) -> str:
+    return (node.directory / "scrapyd.log").read_text(encoding="utf-8")
+
+
 def started_pid(node: ScrapydNode, job_id: str) -> int | None:
     """The pid scrapyd's log gives the process of a job (listjobs.json drops it once finished)."""
-    log = (node.directory / "scrapyd.log").read_text(encoding="utf-8")
-    found = re.search(rf"Process started: .*job='{job_id}' pid=(\d+)", log)
+    found = re.search(rf"Process started: .*job='{job_id}' pid=(\d+)", scrapyd_log(node))
     return int(found.group(1)) if found else None
+
+
+@contextmanager
+def stopped_runners(node: ScrapydNode, then: signal.Signals) -> Iterator[set[int]]:
+    """The node's idle runners, stopped (SIGSTOP) in the block, then sent ``then``."""
+    frozen = idle_runners(node)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield frozen
+    finally:
+        for pid in frozen:
+            os.kill(pid, then)
 
 
 def items_of(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
@@ -163,15 +180,9 @@ def test_a_runner_that_dies_before_it_reads_its_job_is_replaced_and_the_job_runs
     node: ScrapydNode, gateway: Gateway, client: httpx.Client, testbed: str
 ) -> None:
     # Stopped runners cannot read a job: the next job goes to one of them, which is then killed.
-    frozen = idle_runners(node)
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped_runners(node, then=signal.SIGKILL) as frozen:
         job_id = start_job(client, "ticker", project=testbed, count=3, interval=0)
         wait_until(lambda: started_pid(node, job_id) in frozen, what="the job given to a stopped runner")
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGKILL)
 
     job = wait_for_status(client, job_id, "finished", "error")
     assert job["status"] == "finished"
@@ -182,26 +193,16 @@ def test_a_runner_that_dies_before_it_reads_its_job_is_replaced_and_the_job_runs
     assert '"exit_code": 0' in log
 
 
-def scrapyd_log(node: ScrapydNode) -> str:
-    return (node.directory / "scrapyd.log").read_text(encoding="utf-8")
-
-
 def test_a_cancel_before_the_runner_read_its_job_stops_the_job(
     node: ScrapydNode, gateway: Gateway, client: httpx.Client, testbed: str
 ) -> None:
     # A stopped runner reads its job only once it continues, after the cancel's signal was sent.
-    frozen = idle_runners(node)
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped_runners(node, then=signal.SIGCONT) as frozen:
         job_id = start_job(client, "ticker", project=testbed, count=1000, interval=0.05)
         wait_until(lambda: started_pid(node, job_id) in frozen, what="the job given to a stopped runner")
         cancels = scrapyd_log(node).count("/cancel.json")
         assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
         wait_until(lambda: scrapyd_log(node).count("/cancel.json") > cancels, what="the cancel at scrapyd")
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
 
     job = wait_until(lambda: (job := job_of(client, job_id))["finished_at"] and job, what="the job to settle")
     assert job["status"] == "cancelled"
