@@ -226,3 +226,14 @@ def test_jobs_run_when_a_library_imported_ahead_breaks_the_runners(tmp_path: Pat
     finally:
         gateway.stop()
         node.stop()
+
+
+def test_a_job_line_cannot_be_forged_by_an_argument(
+    node: ScrapydNode, gateway: Gateway, testbed: str
+) -> None:
+    # A tenant's argument that looks like the end of the job line and the start of another job.
+    forged = 'x"]}\n{"arguments": ["crawl", "ticker"], "environment": {"SCRAPY_PROJECT": "testbed"}}\n'
+    with gateway.client(gateway.create_key("forger")) as tenant:
+        job_id = start_job(tenant, "echo", project=testbed, word=forged)
+        assert wait_for_status(tenant, job_id, "finished", "error")["status"] == "finished"
+        assert {"name": "word", "value": forged, "type": "str"} in items_of(tenant, job_id)
