@@ -7,12 +7,12 @@ it pays for (an item stored, a batch held, a batch settled) or not at all.
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store import Connection
 from gateway.store.tables import api_keys
 
 
-async def charge_credits(db: AsyncConnection, key_id: str, credits: int) -> None:
+async def charge_credits(db: Connection, key_id: str, credits: int) -> None:
     """Count ``credits`` as spent by the key (a negative number gives them back)."""
     if credits:
         await db.execute(
@@ -22,7 +22,7 @@ async def charge_credits(db: AsyncConnection, key_id: str, credits: int) -> None
         )
 
 
-async def hold_credits(db: AsyncConnection, key_id: str, credits: int) -> bool:
+async def hold_credits(db: Connection, key_id: str, credits: int) -> bool:
     """Spend ``credits`` now if the key has that many left; False (and nothing spent) if not."""
     held = await db.execute(
         update(api_keys)
@@ -32,7 +32,7 @@ async def hold_credits(db: AsyncConnection, key_id: str, credits: int) -> bool:
     return held.rowcount == 1
 
 
-async def credits_spent(db: AsyncConnection, key_id: str) -> bool:
+async def credits_spent(db: Connection, key_id: str) -> bool:
     """Whether the key has a limit and has reached it."""
     row = (
         await db.execute(

@@ -50,8 +50,7 @@ async def list_jobs(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     platform = platform_of(request)
     job = await platform.jobs.get(api_key_of(request), request.path_params["job_id"])
-    spiders = await _spiders_of(request, [job])
-    return JSONResponse(_job(job, spiders.get(job.spider_id), with_repo_path=False))
+    return JSONResponse(_job(job, None, with_repo_path=False))
 
 
 async def cancel_job(request: Request) -> JSONResponse:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.batches.models import Batch, PageStatus
+from gateway.store import Connection
 from gateway.store.tables import batch_pages, batch_records, batches
 
 # Each page with its record, when it has one.
@@ -34,7 +34,7 @@ class PageResult:
     record: dict[str, Any]
 
 
-async def batch_statuses(db: AsyncConnection, batch_ids: Collection[str]) -> dict[str, str]:
+async def batch_statuses(db: Connection, batch_ids: Collection[str]) -> dict[str, str]:
     """The status of each of these batches that still exists."""
     if not batch_ids:
         return {}
@@ -42,12 +42,12 @@ async def batch_statuses(db: AsyncConnection, batch_ids: Collection[str]) -> dic
     return {row.id: str(row.status) for row in rows}
 
 
-async def batch_of(db: AsyncConnection, batch_id: str) -> Batch | None:
+async def batch_of(db: Connection, batch_id: str) -> Batch | None:
     row = (await db.execute(select(batches).where(batches.c.id == batch_id))).first()
     return None if row is None else Batch.from_row(row._mapping)
 
 
-async def page_results(db: AsyncConnection, batch_id: str, *, with_records: bool) -> list[PageResult]:
+async def page_results(db: Connection, batch_id: str, *, with_records: bool) -> list[PageResult]:
     """Every page of the batch; with its record (parsed) when asked, else an empty one."""
     columns = [batch_pages.c.url, batch_pages.c.status, batch_pages.c.status_code, batch_pages.c.content_hash]
     query = select(*columns).where(batch_pages.c.batch_id == batch_id)
@@ -69,7 +69,7 @@ async def page_results(db: AsyncConnection, batch_id: str, *, with_records: bool
     ]
 
 
-async def delete_batches(db: AsyncConnection, batch_ids: Collection[str]) -> None:
+async def delete_batches(db: Connection, batch_ids: Collection[str]) -> None:
     """Remove these batches with their pages, records, screenshots and jobs."""
     if batch_ids:
         await db.execute(delete(batches).where(batches.c.id.in_(list(batch_ids))))

@@ -12,10 +12,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.clock import utc_now
 from gateway.jobs.feeds import Document
+from gateway.store import Connection
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from spiders_project.contract import SCREENSHOT, PageFacts
 
@@ -44,7 +44,7 @@ _PAGE_UPDATE = (
 )
 
 
-async def save_page_records(db: AsyncConnection, batch_id: str, documents: list[Document]) -> None:
+async def save_page_records(db: Connection, batch_id: str, documents: list[Document]) -> None:
     now = utc_now()
     pages, records, screenshots = [], [], []
     for doc in documents:
@@ -111,7 +111,7 @@ async def save_page_records(db: AsyncConnection, batch_id: str, documents: list[
         await db.execute(insert(batch_records), fresh)
 
 
-async def _add_discovered_pages(db: AsyncConnection, batch_id: str, pages: list[dict[str, Any]]) -> None:
+async def _add_discovered_pages(db: Connection, batch_id: str, pages: list[dict[str, Any]]) -> None:
     """A site crawl's pages are found as it goes: each gets its row when its record arrives."""
     kind = (await db.execute(select(batches.c.kind).where(batches.c.id == batch_id))).scalar_one_or_none()
     if kind != "crawl":

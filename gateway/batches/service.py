@@ -18,9 +18,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.accounts.credits import hold_credits
@@ -192,27 +193,19 @@ class BatchService:
     async def get(self, key: ApiKey, batch_id: str, kind: BatchKind | None = BatchKind.URLS) -> Batch:
         """The tenant's batch (or crawl); another tenant's, an expired one, or one of another kind
         is not found."""
-        where = and_(batches.c.id == batch_id, batches.c.tenant_id == key.tenant_id, _live())
+        mine = {"batch_id": batch_id, "tenant_id": key.tenant_id, "now": utc_now()}
+        query = _TENANT_BATCH
         if kind is not None:
-            where = and_(where, batches.c.kind == kind.value)
+            query, mine["kind"] = _TENANT_BATCH_OF_KIND, kind.value
         async with self._store.read() as db:
-            row = (await db.execute(select(batches).where(where))).first()
+            row = (await db.execute(query, mine)).first()
         if row is None:
             raise NotFound("Crawl not found" if kind == BatchKind.CRAWL else "Batch not found")
         return Batch.from_row(row._mapping)
 
     async def counts(self, batch_id: str) -> PageCounts:
-        query = (
-            select(
-                batch_pages.c.status,
-                func.count(),
-                func.count(batch_pages.c.status_code),
-            )
-            .where(batch_pages.c.batch_id == batch_id)
-            .group_by(batch_pages.c.status)
-        )
         async with self._store.read() as db:
-            rows = (await db.execute(query)).all()
+            rows = (await db.execute(_PAGE_COUNTS, {"batch_id": batch_id})).all()
         found = {status: int(count) for status, count, _ in rows}
         return PageCounts(
             **{status.value: found.get(status.value, 0) for status in PageStatus},
@@ -234,18 +227,15 @@ class BatchService:
         ``offset`` counts pages of the given statuses. With ``max_bytes``, the window ends before the
         records would pass that size (one page at least); only the chosen records are read.
         """
-        where = batch_pages.c.batch_id == batch_id
-        if statuses:
-            where = and_(where, batch_pages.c.status.in_([status.value for status in statuses]))
-        order = (
-            (batch_pages.c.finished_at, batch_pages.c.input_index)
-            if by_completion
-            else (batch_pages.c.input_index,)
-        )
-        sizes = select(batch_pages.c.input_index, batch_pages.c.record_bytes).where(where).order_by(*order)
-        sizes = sizes.offset(offset).limit(limit + 1 if limit is not None else -1)
+        sizes, records = _page_window_queries(bool(statuses), by_completion)
+        window = {
+            "batch_id": batch_id,
+            "statuses": [status.value for status in statuses],
+            "offset": offset,
+            "limit": limit + 1 if limit is not None else -1,
+        }
         async with self._store.read() as db:
-            candidates = (await db.execute(sizes)).all()
+            candidates = (await db.execute(sizes, window)).all()
             chosen: list[int] = []
             total = 0
             for index, size in candidates[:limit]:
@@ -253,12 +243,7 @@ class BatchService:
                     break
                 chosen.append(index)
                 total += size
-            rows = await db.execute(
-                select(batch_pages, batch_records.c.record)
-                .select_from(PAGES_WITH_RECORDS)
-                .where(batch_pages.c.batch_id == batch_id, batch_pages.c.input_index.in_(chosen))
-                .order_by(*order)
-            )
+            rows = await db.execute(records, {"batch_id": batch_id, "chosen": chosen})
             found = [BatchPage.from_row(row._mapping) for row in rows]
         return found, len(candidates) > len(chosen)
 
@@ -525,3 +510,47 @@ def _invalid(entry: dict[str, Any]) -> InvalidUrl:
 def _live() -> Any:
     """Batches still running, or finished and within their retention."""
     return or_(batches.c.completed_at.is_(None), batches.c.expires_at > utc_now())
+
+
+# The reads a status poll makes, built once (building a statement costs more than running it).
+_TENANT_BATCH = select(batches).where(
+    batches.c.id == bindparam("batch_id"),
+    batches.c.tenant_id == bindparam("tenant_id"),
+    or_(batches.c.completed_at.is_(None), batches.c.expires_at > bindparam("now")),
+)
+_TENANT_BATCH_OF_KIND = _TENANT_BATCH.where(batches.c.kind == bindparam("kind"))
+_PAGE_COUNTS = (
+    select(batch_pages.c.status, func.count(), func.count(batch_pages.c.status_code))
+    .where(batch_pages.c.batch_id == bindparam("batch_id"))
+    .group_by(batch_pages.c.status)
+)
+
+
+@cache
+def _page_window_queries(with_statuses: bool, by_completion: bool) -> tuple[Any, Any]:
+    """The two reads of a window of pages: their record sizes, then the chosen pages' records."""
+    of_batch = batch_pages.c.batch_id == bindparam("batch_id")
+    if with_statuses:
+        of_batch = and_(of_batch, batch_pages.c.status.in_(bindparam("statuses", expanding=True)))
+    order = (
+        (batch_pages.c.finished_at, batch_pages.c.input_index)
+        if by_completion
+        else (batch_pages.c.input_index,)
+    )
+    sizes = (
+        select(batch_pages.c.input_index, batch_pages.c.record_bytes)
+        .where(of_batch)
+        .order_by(*order)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+    records = (
+        select(batch_pages, batch_records.c.record)
+        .select_from(PAGES_WITH_RECORDS)
+        .where(
+            batch_pages.c.batch_id == bindparam("batch_id"),
+            batch_pages.c.input_index.in_(bindparam("chosen", expanding=True)),
+        )
+        .order_by(*order)
+    )
+    return sizes, records

@@ -8,16 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.batches.models import PageStatus
 from gateway.batches.queries import page_results
 from gateway.datasources.changes import Change, CrawledPage
+from gateway.store import Connection
 from gateway.store.tables import datasource_pages
 
 
 async def crawled_pages(
-    db: AsyncConnection, batch_id: str, *, with_records: bool
+    db: Connection, batch_id: str, *, with_records: bool
 ) -> list[tuple[CrawledPage, dict[str, Any]]]:
     """The pages a crawl's batch found, each with its record (when asked for)."""
     return [
@@ -34,7 +34,7 @@ async def crawled_pages(
     ]
 
 
-async def previous_pages(db: AsyncConnection, datasource_id: str) -> dict[str, str | None]:
+async def previous_pages(db: Connection, datasource_id: str) -> dict[str, str | None]:
     """url → content hash of the pages the datasource holds (not removed)."""
     rows = await db.execute(
         select(datasource_pages.c.url, datasource_pages.c.content_hash).where(
@@ -45,7 +45,7 @@ async def previous_pages(db: AsyncConnection, datasource_id: str) -> dict[str, s
 
 
 async def save_pages(
-    db: AsyncConnection,
+    db: Connection,
     datasource_id: str,
     crawl_id: str,
     decided: dict[str, Change],

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.accounts.keys import ApiKeys
 from gateway.batches.models import BatchStatus
@@ -33,7 +32,7 @@ from gateway.datasources.service import (
 from gateway.errors import Conflict, GatewayError
 from gateway.jobs.models import JobStatus
 from gateway.jobs.queries import jobs_of_batches
-from gateway.store import Store
+from gateway.store import Connection, Store
 from gateway.store.moves import compare_and_set, move
 from gateway.store.tables import datasource_crawls, datasources
 
@@ -180,7 +179,7 @@ class DatasourceProgress:
             )
 
 
-async def _spider_failure(db: AsyncConnection, batch_id: str) -> str | None:
+async def _spider_failure(db: Connection, batch_id: str) -> str | None:
     """Why the crawl's spider did not finish its work, if it did not."""
     for job in await jobs_of_batches(db, [batch_id]):
         if job.status != JobStatus.FINISHED:

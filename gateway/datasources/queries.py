@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store import Connection
 from gateway.store.tables import datasource_crawls
 
 
-async def crawl_statuses(db: AsyncConnection, crawl_ids: Collection[str]) -> dict[str, str]:
+async def crawl_statuses(db: Connection, crawl_ids: Collection[str]) -> dict[str, str]:
     """The status of each of these crawls that still exists."""
     if not crawl_ids:
         return {}

@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.accounts.keys import ApiKey, ApiKeys
 from gateway.batches.models import BatchKind
@@ -29,7 +28,7 @@ from gateway.clock import utc_now
 from gateway.datasources.changes import Change, ChangeCounts, changes
 from gateway.datasources.pages import crawled_pages, previous_pages
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
-from gateway.store import Store
+from gateway.store import Connection, Store
 from gateway.store.moves import StateMachine
 from gateway.store.tables import (
     datasource_crawls,
@@ -549,7 +548,7 @@ class DatasourceService:
             )
 
 
-async def open_crawl_id(db: AsyncConnection, datasource_id: str) -> str | None:
+async def open_crawl_id(db: Connection, datasource_id: str) -> str | None:
     """The datasource's crawl under way, if any."""
     found: str | None = (
         await db.execute(

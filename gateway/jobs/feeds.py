@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.accounts.credits import charge_credits, credits_spent
 from gateway.jobs.models import Job
 from gateway.nodes.scrapyd import ScrapydClient
-from gateway.store import Store
+from gateway.store import Connection, Store
 from gateway.store.tables import items, jobs
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class Document:
 
 # Where a batch job's feed lines go instead of ``items``: the batch's page records, written on the
 # feed's transaction (``gateway.batches.records``).
-PageRecordSink = Callable[[AsyncConnection, str, list[Document]], Awaitable[None]]
+PageRecordSink = Callable[[Connection, str, list[Document]], Awaitable[None]]
 
 
 class FeedIngest:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.jobs.models import JobStatus
+from gateway.store import Connection
 from gateway.store.tables import jobs
 
 
@@ -28,19 +28,19 @@ class BatchJob:
     cancel_requested: bool
 
 
-async def job_of_batch(db: AsyncConnection, batch_id: str, job_id: str) -> BatchJob | None:
+async def job_of_batch(db: Connection, batch_id: str, job_id: str) -> BatchJob | None:
     """One spider process of the batch (asked at every claim of URLs, so by key)."""
     found = await _batch_jobs(db, jobs.c.batch_id == batch_id, jobs.c.id == job_id)
     return found[0] if found else None
 
 
-async def jobs_of_batches(db: AsyncConnection, batch_ids: Collection[str]) -> list[BatchJob]:
+async def jobs_of_batches(db: Connection, batch_ids: Collection[str]) -> list[BatchJob]:
     if not batch_ids:
         return []
     return await _batch_jobs(db, jobs.c.batch_id.in_(list(batch_ids)))
 
 
-async def _batch_jobs(db: AsyncConnection, *where: Any) -> list[BatchJob]:
+async def _batch_jobs(db: Connection, *where: Any) -> list[BatchJob]:
     rows = await db.execute(
         select(
             jobs.c.id,
@@ -70,14 +70,14 @@ async def _batch_jobs(db: AsyncConnection, *where: Any) -> list[BatchJob]:
     ]
 
 
-async def public_id_taken(db: AsyncConnection, tenant_id: str, public_id: str) -> bool:
+async def public_id_taken(db: Connection, tenant_id: str, public_id: str) -> bool:
     """Whether the tenant has a job with this id."""
     query = select(jobs.c.id).where(jobs.c.tenant_id == tenant_id, jobs.c.public_id == public_id)
     return (await db.execute(query)).first() is not None
 
 
 async def statuses_of_schedule_jobs(
-    db: AsyncConnection, schedule_ids: Collection[str], public_ids: Collection[str]
+    db: Connection, schedule_ids: Collection[str], public_ids: Collection[str]
 ) -> dict[str, str]:
     """The status of each job of these schedules, by the id its tenant knows."""
     rows = await db.execute(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from gateway.accounts.keys import ApiKey
 from gateway.catalog.spiders import Spider, SpiderCatalog
@@ -30,6 +30,10 @@ from gateway.store.tables import items, jobs
 from node.secret_arguments import SECRET_ARGUMENTS
 
 log = logging.getLogger(__name__)
+# Built once: status polls run it many times a second.
+_TENANT_JOB = select(jobs).where(
+    jobs.c.public_id == bindparam("public_id"), jobs.c.tenant_id == bindparam("tenant_id")
+)
 
 # scrapyd's schedule.json takes these form fields for itself; as spider arguments they would vanish.
 RESERVED_ARGUMENTS = frozenset({"project", "spider", "jobid", "priority", "setting", "name", "settings"})
@@ -325,8 +329,8 @@ class JobService:
         """The key's tenant's job by the id the tenant knows; another tenant's job is not found,
         exactly like a missing one."""
         async with self._store.read() as db:
-            mine = jobs.c.public_id == job_id, jobs.c.tenant_id == key.tenant_id
-            row = (await db.execute(select(jobs).where(*mine))).first()
+            mine = {"public_id": job_id, "tenant_id": key.tenant_id}
+            row = (await db.execute(_TENANT_JOB, mine)).first()
         if row is None:
             raise NotFound("Job not found")
         return Job.from_row(row._mapping)

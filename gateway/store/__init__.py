@@ -1,19 +1,53 @@
-"""The gateway's store: a SQLite file by default (WAL mode), any SQLAlchemy async URL otherwise."""
+"""The gateway's store: a SQLite file by default (WAL mode), any SQLAlchemy async URL otherwise.
+
+On SQLite, reads run on the event loop's own thread through the standard ``sqlite3`` driver: a WAL
+reader never waits for a lock, and a key lookup costs ~0.1 ms there against ~1.2 ms through a worker
+thread (aiosqlite's hops and SQLAlchemy's async adaptation). Writes keep the async
+driver, so a write waiting for SQLite's lock never stalls the loop.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, overload
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+if TYPE_CHECKING:
+    from sqlalchemy.sql.selectable import TypedReturnsRows
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+Columns = TypeVarTuple("Columns")
+
+
+class Connection(Protocol):
+    """What queries need of a connection: a write transaction's, or a read's."""
+
+    @overload
+    async def execute(  # type: ignore[overload-overlap]
+        self, statement: TypedReturnsRows[*Columns], parameters: Any = None
+    ) -> CursorResult[*Columns]: ...
+
+    @overload
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
+
+
+class InlineReadConnection:
+    """A read connection whose queries run on the calling thread (SQLite under WAL never blocks a
+    reader), behind the same awaitable ``execute`` as an async connection."""
+
+    def __init__(self, connection: SyncConnection) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[*tuple[Any, ...]]:
+        return self._connection.execute(statement, parameters)
 
 
 class Store:
@@ -28,13 +62,19 @@ class Store:
             if self.url.database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self._inline_reader: Engine | None = None
         if self.is_sqlite:
             _take_over_sqlite_transactions(self.engine)
+            self._inline_reader = _sqlite_reader(self.url.set(drivername="sqlite+pysqlite"))
         self._reader = self.engine.execution_options(read_only=True)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for queries that write nothing."""
+    async def read(self) -> AsyncIterator[Connection]:
+        """A connection for queries that write nothing: one snapshot of the store for the block."""
+        if self._inline_reader is not None:
+            with self._inline_reader.connect() as inline:
+                yield InlineReadConnection(inline)
+            return
         async with self._reader.connect() as connection:
             yield connection
 
@@ -59,6 +99,36 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._inline_reader is not None:
+            self._inline_reader.dispose()
+
+
+def _sqlite_reader(url: Any) -> Engine:
+    # Never waits for a free connection (a request holding one may await something else): the
+    # pool grows instead, and keeps 8 connections open between reads.
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=-1,
+    )
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # A read that tried to write would fail here rather than take the write lock.
+        for pragma in ("query_only=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    # One snapshot per read, begun on the driver's connection (SQLAlchemy's begin event costs a
+    # statement of its own) and rolled back when the pool takes the connection back.
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.execute("BEGIN DEFERRED")
+
+    return engine
 
 
 def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
@@ -78,12 +148,11 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Connection) -> None:
-        mode = "DEFERRED" if connection.get_execution_options().get("read_only") else "IMMEDIATE"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+    def on_begin(connection: SyncConnection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _upgrade_to_head(connection: Connection) -> None:
+def _upgrade_to_head(connection: SyncConnection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection

@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store import Connection
 
 Status = TypeVar("Status", bound=StrEnum)
 
@@ -40,7 +41,7 @@ class StateMachine(Generic[Status]):
 
 
 async def compare_and_set(
-    db: AsyncConnection, table: Table, row_id: Any, expected: Mapping[str, Any], **values: Any
+    db: Connection, table: Table, row_id: Any, expected: Mapping[str, Any], **values: Any
 ) -> bool:
     """Set ``values`` on the row if each column named in ``expected`` still holds its value (None:
     NULL; ``OneOf``: any of several); True if it did."""
@@ -58,7 +59,7 @@ async def compare_and_set(
 
 
 async def move(
-    db: AsyncConnection,
+    db: Connection,
     table: Table,
     row_id: Any,
     machine: StateMachine[Status],
