@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 NGINX ?= /usr/sbin/nginx
 SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test lint typecheck lock clean browser nginx bench-latency bench-quality bench-speed bench-reads bench-recrawl
+.PHONY: run test lint typecheck lock clean browser nginx bench-latency bench-quality bench-speed bench-reads bench-memory bench-recrawl
 
 run: $(VENV)/.run-deps browser
 	$(BIN)/python -m gateway serve
@@ -75,6 +75,9 @@ bench-speed: $(VENV)/.dev-deps nginx
 
 bench-reads: $(VENV)/.dev-deps nginx
 	$(BIN)/python -m bench.read_load
+
+bench-memory: $(VENV)/.dev-deps nginx
+	$(BIN)/python -m bench.memory
 
 bench-recrawl: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.site_recrawl

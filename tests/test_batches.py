@@ -102,6 +102,37 @@ def test_firecrawl_pages_follow_next_and_omit_it_on_the_last(gateway: Gateway, s
     assert sorted(seen) == sorted(urls)
 
 
+def test_a_status_page_of_megabytes_is_streamed_as_the_same_json(gateway: Gateway, site: QuotesSite) -> None:
+    """Records of more than a megabyte are sent page by page, never built whole in the gateway's
+    memory: the same documents as read one at a time, and the unmodified SDK reads them."""
+    key = gateway.create_key("streamed")
+    urls = [f"{site.url}_large?mib=0.4&n={n}" for n in range(4)]
+    with gateway.client(key) as client:
+        body = {"urls": urls, "formats": ["markdown", "rawHtml"]}
+        batch_id = client.post("/v2/batch/scrape", json=body).json()["id"]
+        wait_for_batch(client, f"/v2/batch/scrape/{batch_id}", "completed")
+        whole = client.get(f"/v2/batch/scrape/{batch_id}")
+        one_by_one = [
+            client.get(f"/v2/batch/scrape/{batch_id}", params={"skip": n, "limit": 1}) for n in range(4)
+        ]
+    sdk = Firecrawl(api_url=gateway.url, api_key=key).get_batch_scrape_status(batch_id)
+
+    assert "content-length" not in whole.headers
+    assert whole.headers["content-type"] == "application/json"
+    assert all("content-length" in answer.headers for answer in one_by_one)
+    streamed = whole.json()
+    assert streamed["data"] == [answer.json()["data"][0] for answer in one_by_one]
+    assert sorted(doc["metadata"]["sourceURL"] for doc in streamed["data"]) == sorted(urls)
+    assert all(len(doc["rawHtml"]) > 400_000 for doc in streamed["data"])
+    last = one_by_one[-1].json()
+    assert {name: value for name, value in streamed.items() if name != "data"} == {
+        name: value for name, value in last.items() if name != "data"
+    }
+    assert [doc.metadata.source_url for doc in sdk.data] == [
+        doc["metadata"]["sourceURL"] for doc in streamed["data"]
+    ]
+
+
 def test_firecrawl_options_shape_the_markdown(firecrawl: Firecrawl, site: QuotesSite) -> None:
     whole = firecrawl.batch_scrape(
         [site.url], formats=["markdown", "html", "rawHtml"], only_main_content=False

@@ -15,11 +15,12 @@ from alembic.migration import MigrationContext
 import spiders_project
 from gateway.accounts.ratelimit import RateLimiter
 from gateway.catalog.eggs import build_egg, read_egg
+from gateway.clock import utc_now
 from gateway.config import ConfigError, load_settings
 from gateway.errors import BadRequest
 from gateway.jobs.service import encode_arguments
 from gateway.store import Store
-from gateway.store.tables import metadata
+from gateway.store.tables import metadata, tenants
 from node.outcome import outcome_line, parse_outcome
 
 
@@ -43,6 +44,38 @@ def test_migrations_build_exactly_the_schema_the_code_declares(tmp_path: Path) -
 
     with sqlalchemy.create_engine(f"sqlite:///{database}").connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+
+def test_a_store_read_sees_one_snapshot_and_cannot_write(tmp_path: Path) -> None:
+    """A read holds one snapshot for its block, however many writes commit meanwhile; a statement
+    that would write through it fails instead of taking the write lock."""
+
+    async def scenario() -> tuple[int, int, int, str]:
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'snapshot.sqlite3'}")
+        await store.migrate()
+        add = sqlalchemy.insert(tenants)
+        count = sqlalchemy.select(sqlalchemy.func.count()).select_from(tenants)
+        try:
+            async with store.read() as db:
+                before = (await db.execute(count)).scalar_one()
+                async with store.write() as writer:
+                    await writer.execute(add.values(id="t1", name="one", created_at=utc_now()))
+                during = (await db.execute(count)).scalar_one()
+                try:
+                    await db.execute(add.values(id="t2", name="two", created_at=utc_now()))
+                    refused = ""
+                except sqlalchemy.exc.OperationalError as error:
+                    refused = str(error.orig)
+            async with store.read() as db:
+                after = (await db.execute(count)).scalar_one()
+        finally:
+            await store.close()
+        return before, during, after, refused
+
+    before, during, after, refused = asyncio.run(scenario())
+
+    assert (before, during, after) == (0, 0, 1)
+    assert "readonly" in refused
 
 
 def test_the_builtin_egg_is_deterministic_and_finds_its_spiders() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
 from gateway.api.models import firecrawl as models
@@ -13,10 +13,9 @@ from gateway.api.operations import FIRECRAWL, Operation
 from gateway.api.page_documents import (
     STATUS,
     credits_used,
-    document,
+    documents_answer,
     ignores_invalid,
     scrape_options,
-    screenshot_url,
 )
 from gateway.api.validation import parse_body, parse_query
 from gateway.batches.models import Batch, BatchKind, PageStatus
@@ -53,18 +52,18 @@ async def start_batch(request: Request) -> JSONResponse:
     )
 
 
-async def batch_status(request: Request) -> JSONResponse:
+async def batch_status(request: Request) -> Response:
     return await _status(request, BatchKind.URLS)
 
 
-async def _status(request: Request, kind: BatchKind) -> JSONResponse:
+async def _status(request: Request, kind: BatchKind) -> Response:
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"], kind)
     query = parse_query(request, models.StatusQuery)
     skip = query.skip
     counts = await platform.batches.counts(batch.id)
     # In the order pages finished: a page finishing later never shifts the pages before it.
-    pages, more = await platform.batches.pages(
+    window = await platform.batches.window(
         batch.id,
         statuses=[PageStatus.COMPLETED],
         offset=skip,
@@ -72,7 +71,7 @@ async def _status(request: Request, kind: BatchKind) -> JSONResponse:
         max_bytes=MAX_PAGE_BYTES,
         by_completion=True,
     )
-    body: dict[str, Any] = {
+    head: dict[str, Any] = {
         "success": True,
         "status": STATUS[batch.status],
         # A crawl's total is what it found so far.
@@ -82,12 +81,12 @@ async def _status(request: Request, kind: BatchKind) -> JSONResponse:
         "expiresAt": timestamp(batch.expires_at),
         # The platform's own: how often a new spider process took over pages left (a crash, a lost node).
         "spiderRestarts": batch.restarts,
-        "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],
     }
-    if more:
-        # Left out on the last page: a `next` that leads back here would keep the SDK paging forever.
-        body["next"] = str(request.url.include_query_params(skip=skip + len(pages)))
-    return JSONResponse(body)
+    # Left out on the last page: a `next` that leads back here would keep the SDK paging forever.
+    following = (
+        str(request.url.include_query_params(skip=skip + len(window.indexes))) if window.more else None
+    )
+    return await documents_answer(request, batch, head, window, following)
 
 
 async def batch_errors(request: Request) -> JSONResponse:
@@ -97,7 +96,8 @@ async def batch_errors(request: Request) -> JSONResponse:
 async def _errors(request: Request, kind: BatchKind) -> JSONResponse:
     platform = platform_of(request)
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"], kind)
-    failed, _ = await platform.batches.pages(batch.id, statuses=[PageStatus.FAILED, PageStatus.CANCELLED])
+    window = await platform.batches.window(batch.id, statuses=[PageStatus.FAILED, PageStatus.CANCELLED])
+    failed = await platform.batches.pages(window)
     errors = [
         {
             "id": f"{batch.id}-{page.input_index}",
@@ -134,7 +134,7 @@ async def start_crawl(request: Request) -> JSONResponse:
     return JSONResponse({"success": True, "id": batch.id, "url": url})
 
 
-async def crawl_status(request: Request) -> JSONResponse:
+async def crawl_status(request: Request) -> Response:
     return await _status(request, BatchKind.CRAWL)
 
 

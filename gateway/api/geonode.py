@@ -58,7 +58,8 @@ async def batch_status(request: Request) -> JSONResponse:
     query = parse_query(request, models.BatchPageQuery)
     page, page_size = query.page, query.page_size
     counts = await platform.batches.counts(batch.id)
-    pages, _ = await platform.batches.pages(batch.id, offset=(page - 1) * page_size, limit=page_size)
+    window = await platform.batches.window(batch.id, offset=(page - 1) * page_size, limit=page_size)
+    pages = await platform.batches.pages(window)
     return JSONResponse(
         _summary(batch, counts)
         | {

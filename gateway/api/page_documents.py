@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.api import platform_of
 from gateway.api.models.firecrawl import FORMATS, BatchScrapeBody, ScrapeOptions
-from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts
+from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts, PageWindow
 from gateway.batches.proxies import ProxyChoice
 from spiders_project.pages import PageOptions
+
+# Records of more than this are streamed page by page rather than answered from one string: a
+# 10 MiB status page built whole costs several times its size in dicts and strings.
+STREAM_FROM_BYTES = 1024 * 1024
 
 # Both SDKs poll while the status is "scraping" and stop on anything else: never say "queued".
 STATUS = {
@@ -84,6 +94,35 @@ def document(page: BatchPage, screenshot_url: str | None = None) -> dict[str, An
         metadata["error"] = page.error_message
     doc["metadata"] = metadata
     return doc
+
+
+async def documents_answer(
+    request: Request, batch: Batch, head: dict[str, Any], window: PageWindow, next_url: str | None
+) -> Response:
+    """``head``, then ``data``: the window's pages as documents, then ``next`` when given; JSON
+    exactly as a JSON response would render it, streamed when the records are large."""
+    base_url = str(request.base_url)
+    pages = platform_of(request).batches.window_pages(window)
+
+    async def body() -> AsyncIterator[bytes]:
+        opening = _json(head)
+        yield (opening[:-1] + ("," if head else "") + '"data":[').encode()
+        separator = ""
+        async for chunk in pages:
+            parts = [_json(document(page, screenshot_url(base_url, batch.id, page))) for page in chunk]
+            if parts:
+                yield (separator + ",".join(parts)).encode()
+                separator = ","
+        yield ("]" + (f',"next":{_json(next_url)}' if next_url is not None else "") + "}").encode()
+
+    if window.record_bytes > STREAM_FROM_BYTES:
+        return StreamingResponse(body(), media_type="application/json")
+    return Response(b"".join([part async for part in body()]), media_type="application/json")
+
+
+def _json(value: Any) -> str:
+    # As Starlette's JSONResponse renders.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 def credits_used(batch: Batch, counts: PageCounts) -> int:

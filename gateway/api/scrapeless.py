@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
 from gateway.api.models import scrapeless as models
@@ -11,10 +11,9 @@ from gateway.api.operations import SCRAPELESS, Operation
 from gateway.api.page_documents import (
     STATUS,
     credits_used,
-    document,
+    documents_answer,
     ignores_invalid,
     scrape_options,
-    screenshot_url,
 )
 from gateway.api.validation import parse_body, parse_query
 from gateway.batches.models import PageStatus
@@ -40,7 +39,7 @@ async def start_batch(request: Request) -> JSONResponse:
     return JSONResponse({"success": True, "id": batch.id, "invalidURLs": [item.url for item in invalid]})
 
 
-async def batch_status(request: Request) -> JSONResponse:
+async def batch_status(request: Request) -> Response:
     """Finished pages in input order, at most 10 MiB an answer; ``next`` (a relative path) for more.
 
     The SDK does not follow ``next`` for batches; batches of ordinary pages fit in one answer.
@@ -49,10 +48,10 @@ async def batch_status(request: Request) -> JSONResponse:
     batch = await platform.batches.get(api_key_of(request), request.path_params["batch_id"])
     skip = parse_query(request, models.ScrapelessStatusQuery).skip
     counts = await platform.batches.counts(batch.id)
-    pages, more = await platform.batches.pages(
+    window = await platform.batches.window(
         batch.id, statuses=[PageStatus.COMPLETED, PageStatus.FAILED], offset=skip, max_bytes=MAX_ANSWER_BYTES
     )
-    body = {
+    head = {
         "success": True,
         "status": STATUS[batch.status],
         "total": batch.total_urls,
@@ -60,11 +59,9 @@ async def batch_status(request: Request) -> JSONResponse:
         "creditsUsed": credits_used(batch, counts),
         "expiresAt": timestamp(batch.expires_at),
         "error": batch.error,
-        "data": [document(page, screenshot_url(str(request.base_url), batch.id, page)) for page in pages],
     }
-    if more:
-        body["next"] = f"{request.url.path}?skip={skip + len(pages)}"
-    return JSONResponse(body)
+    following = f"{request.url.path}?skip={skip + len(window.indexes)}" if window.more else None
+    return await documents_answer(request, batch, head, window, following)
 
 
 OPERATIONS = [

@@ -137,3 +137,15 @@ class BatchPage:
             record_bytes=row["record_bytes"],
             finished_at=row["finished_at"],
         )
+
+
+@dataclass(frozen=True)
+class PageWindow:
+    """Which of a batch's pages one read shows: their input indexes in order, the size of their
+    records, and whether more pages follow."""
+
+    batch_id: str
+    indexes: list[int]
+    record_bytes: int
+    more: bool
+    by_completion: bool

@@ -15,7 +15,7 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
@@ -34,6 +34,7 @@ from gateway.batches.models import (
     BatchStatus,
     PageCounts,
     PageStatus,
+    PageWindow,
 )
 from gateway.batches.proxies import ProxyChoice, pick_pool
 from gateway.batches.queries import PAGES_WITH_RECORDS
@@ -212,7 +213,11 @@ class BatchService:
             fetched=sum(int(fetched) for _, _, fetched in rows),
         )
 
-    async def pages(
+    async def pages(self, window: PageWindow) -> list[BatchPage]:
+        """The window's pages with their records, in one list (for windows known to be small)."""
+        return [page async for chunk in self.window_pages(window) for page in chunk]
+
+    async def window(
         self,
         batch_id: str,
         *,
@@ -221,31 +226,40 @@ class BatchService:
         limit: int | None = None,
         max_bytes: int | None = None,
         by_completion: bool = False,
-    ) -> tuple[list[BatchPage], bool]:
-        """Pages in input order (or the order they were finished), and whether more follow.
+    ) -> PageWindow:
+        """Which pages a read shows, without their records.
 
         ``offset`` counts pages of the given statuses. With ``max_bytes``, the window ends before the
-        records would pass that size (one page at least); only the chosen records are read.
+        records would pass that size (one page at least).
         """
-        sizes, records = _page_window_queries(bool(statuses), by_completion)
-        window = {
+        sizes, _ = _page_window_queries(bool(statuses), by_completion)
+        where = {
             "batch_id": batch_id,
             "statuses": [status.value for status in statuses],
             "offset": offset,
             "limit": limit + 1 if limit is not None else -1,
         }
         async with self._store.read() as db:
-            candidates = (await db.execute(sizes, window)).all()
-            chosen: list[int] = []
-            total = 0
-            for index, size in candidates[:limit]:
-                if max_bytes is not None and chosen and total + size > max_bytes:
-                    break
-                chosen.append(index)
-                total += size
-            rows = await db.execute(records, {"batch_id": batch_id, "chosen": chosen})
-            found = [BatchPage.from_row(row._mapping) for row in rows]
-        return found, len(candidates) > len(chosen)
+            candidates = (await db.execute(sizes, where)).all()
+        chosen: list[int] = []
+        total = 0
+        for index, size in candidates[:limit]:
+            if max_bytes is not None and chosen and total + size > max_bytes:
+                break
+            chosen.append(index)
+            total += size
+        return PageWindow(batch_id, chosen, total, len(candidates) > len(chosen), by_completion)
+
+    async def window_pages(self, window: PageWindow, chunk: int = 32) -> AsyncIterator[list[BatchPage]]:
+        """The window's pages with their records, ``chunk`` pages a read, so that a window of many
+        megabytes never sits in memory whole. A page deleted meanwhile (the batch expired) is left out."""
+        _, records = _page_window_queries(False, window.by_completion)
+        for start in range(0, len(window.indexes), chunk):
+            chosen = window.indexes[start : start + chunk]
+            async with self._store.read() as db:
+                rows = await db.execute(records, {"batch_id": window.batch_id, "chosen": chosen})
+                found = [BatchPage.from_row(row._mapping) for row in rows]
+            yield found
 
     async def search(
         self, key: ApiKey, *, offset: int, limit: int, status: BatchStatus | None = None
