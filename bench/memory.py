@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.memory [--batches 10] [--urls 1000]
 
 The article corpus is served by nginx (``make nginx``). Each of --batches whole-page batches
-(markdown and links, --urls URLs) runs to ``completed``; then every page of its results is read back
+(markdown and links, ``onlyMainContent: false``, --urls URLs) runs to ``completed``; then every page of its results is read back
 through ``GET /v2/batch/scrape/{id}``, following ``next`` as firecrawl-py does (pages of up to
 10 MiB). The RSS of the gateway and of every spider process is sampled every 0.1 s throughout.
 Prints the gateway's RSS after each batch and its peak, and the spiders' peak, against the targets:
@@ -70,7 +70,8 @@ def read_back(client: httpx.Client, batch_id: str) -> tuple[int, int]:
 
 
 def run_batch(client: httpx.Client, urls: list[str]) -> str:
-    answer = client.post("/v2/batch/scrape", json={"urls": urls, "formats": ["markdown", "links"]})
+    body = {"urls": urls, "formats": ["markdown", "links"], "onlyMainContent": False}
+    answer = client.post("/v2/batch/scrape", json=body)
     answer.raise_for_status()
     batch_id: str = answer.json()["id"]
     deadline = time.monotonic() + 900
