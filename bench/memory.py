@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.memory [--batches 10] [--urls 1000]
 
 The article corpus is served by nginx (``make nginx``). Each of --batches whole-page batches
-(markdown and links, ``onlyMainContent: false``, --urls URLs) runs to ``completed``; then every page of its results is read back
-through ``GET /v2/batch/scrape/{id}``, following ``next`` as firecrawl-py does (pages of up to
-10 MiB). The RSS of the gateway and of every spider process is sampled every 0.1 s throughout.
+(markdown and links, ``onlyMainContent: false``, --urls URLs) runs to ``completed``; then every
+page of its results is read back through ``GET /v2/batch/scrape/{id}``, following ``next`` as
+firecrawl-py does (pages of up to 10 MiB). The RSS of the gateway and of every spider process is
+sampled every 0.1 s throughout.
 Prints the gateway's RSS after each batch and its peak, and the spiders' peak, against the targets:
 gateway under 250 MiB, each spider under 150 MiB.
 """

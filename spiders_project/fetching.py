@@ -40,6 +40,9 @@ PAGE_SPIDER_SETTINGS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "DOWNLOADER_MIDDLEWARES": {
         "spiders_project.middlewares.PageTimingMiddleware": 50,
+        # Scrapy's meta refresh without decoding every page whole first (at Scrapy's own place).
+        "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+        "spiders_project.middlewares.HeadMetaRefreshMiddleware": 580,
         # Before HttpProxyMiddleware (750), which turns a proxy's credentials into a header.
         "spiders_project.middlewares.ProxyRotationMiddleware": 700,
     },

@@ -5,6 +5,7 @@ Besides the static quotes pages (any query string is ignored, so one page has ma
 - ``/_type/pdf|json|text|png``: documents that are not HTML;
 - ``/_status/<code>``: a page answering that HTTP status;
 - ``/_redirect?to=URL``: a 302 to URL;
+- ``/_refresh?to=URL&kb=N``: a page of N kB whose head refreshes to URL at once (a meta refresh);
 - ``/_slow?seconds=N``: a page that answers after N seconds;
 - ``/_large?mib=N``: an N MiB page;
 - ``/_js``: text that only JavaScript writes; ``/_js_late?ms=N``: the same, N ms after load;
@@ -79,6 +80,11 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_header("Location", query["to"])
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _route_refresh(self, path: str, query: dict[str, str]) -> None:
+        head = f'<meta http-equiv="refresh" content="0; url={query["to"]}"><title>Moved</title>'
+        filler = "<p>This page has moved.</p>" * (int(query.get("kb", "1")) * 1024 // 27 + 1)
+        self._send(200, "text/html", f"<html><head>{head}</head><body>{filler}</body></html>".encode())
 
     def _route_slow(self, path: str, query: dict[str, str]) -> None:
         time.sleep(float(query.get("seconds", "5")))

@@ -311,6 +311,20 @@ def test_failed_fetches_become_records_and_never_stop_the_batch(gateway: Gateway
     }
 
 
+def test_a_meta_refresh_in_the_head_of_a_page_is_followed(gateway: Gateway, site: QuotesSite) -> None:
+    """As Scrapy follows them: small pages and large ones (whose head alone is read for it)."""
+    urls = [f"{site.url}_refresh?to=/page/2/&kb={kb}" for kb in (1, 200)]
+    with gateway.client(gateway.create_key("refreshed")) as client:
+        batch_id = client.post("/v2/batch/scrape", json={"urls": urls, "onlyMainContent": False}).json()["id"]
+        status = wait_for_batch(client, f"/v2/batch/scrape/{batch_id}", "completed")
+
+    assert sorted(doc["metadata"]["sourceURL"] for doc in status["data"]) == sorted(urls)
+    for doc in status["data"]:
+        assert doc["metadata"]["title"] == "Quotes to Scrape, page 2"
+        assert "has moved" not in doc["markdown"]
+    assert site.requests.count("/page/2/") >= 2
+
+
 def test_pages_in_undeclared_charsets_decode_correctly(gateway: Gateway, site: QuotesSite) -> None:
     with gateway.client(gateway.create_key("charsets")) as client:
         urls = [f"{site.url}_encoded/{codec}" for codec in ENCODED_TEXT]
@@ -353,11 +367,17 @@ def test_private_addresses_and_the_platforms_own_services_are_refused(
         refused = client.post("/v2/batch/scrape", json={"urls": [*own, "http://localhost:1/"]})
         assert refused.status_code == 400
         redirected = f"{site.url}_redirect?to=http://{scrapyd}daemonstatus.json"
-        batch_id = client.post("/v2/batch/scrape", json={"urls": [*own, redirected]}).json()["id"]
+        # A meta refresh is a redirect too, read from the page's head however large the page.
+        refreshed = f"{site.url}_refresh?to=http://{scrapyd}daemonstatus.json&kb=64"
+        body = {"urls": [*own, redirected, refreshed]}
+        batch_id = client.post("/v2/batch/scrape", json=body).json()["id"]
         wait_for_batch(client, f"/v2/batch/scrape/{batch_id}", "completed")
         errors = client.get(f"/v2/batch/scrape/{batch_id}/errors").json()["errors"]
 
-    assert [(error["url"], error["code"]) for error in errors] == [(redirected, "BLOCKED_ADDRESS")]
+    assert [(error["url"], error["code"]) for error in errors] == [
+        (redirected, "BLOCKED_ADDRESS"),
+        (refreshed, "BLOCKED_ADDRESS"),
+    ]
 
 
 def test_custom_headers_reach_every_request(gateway: Gateway, site: QuotesSite) -> None:
