@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import logging
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 log = logging.getLogger(__name__)
 
 
 def pdf_markdown(body: bytes) -> str:
     """The text of each page, pages separated by a rule; empty when the PDF cannot be read."""
+    # Imported on the first PDF: most spiders never meet one, and pypdf holds 6.5 MiB.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(body))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]

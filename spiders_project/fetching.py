@@ -36,6 +36,9 @@ PAGE_SPIDER_SETTINGS: dict[str, Any] = {
     "DOWNLOAD_MAXSIZE": MAX_PAGE_BYTES,
     "DOWNLOAD_WARNSIZE": 0,
     "RETRY_TIMES": 2,
+    # Pages fetched and waiting for conversion, at most 2 MB of them (Scrapy's default: 5 MB): the
+    # conversion is what a process waits for, so more waiting pages would only hold memory.
+    "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 2_000_000,
     # Scraped items are logged at DEBUG, whole: a job's log would hold every page twice.
     "LOG_LEVEL": "INFO",
     "DOWNLOADER_MIDDLEWARES": {
