@@ -15,8 +15,8 @@ from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 
-# Scrapy looks for a meta refresh in the first 4,096 characters of a page; no character takes more
-# than 4 bytes in any encoding a page declares.
+# Scrapy looks for a meta refresh in the first 4,096 characters of a page; in the encodings web
+# pages use, no character takes more than 4 bytes.
 _META_REFRESH_BYTES = 4 * 4096
 
 
@@ -26,8 +26,8 @@ class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
     Scrapy's own reads ``response.text[0:4096]``: it decodes every HTML page whole on the reactor
     thread and keeps the text on the response while the page waits for the pipelines, which
     decode it again where they convert it (about 16 MiB a spider process, and a second decode of
-    every page). This one hands Scrapy's logic the page's first 16 kB, which hold its first 4,096
-    characters in any encoding.
+    every page). This one hands Scrapy's logic a response made of the page's first 16 kB, which
+    works out its encoding from those bytes and the headers: the page itself is never decoded here.
     """
 
     def process_response(  # type: ignore[override]
@@ -35,7 +35,14 @@ class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
     ) -> Request | Response:
         if not isinstance(response, HtmlResponse) or len(response.body) <= _META_REFRESH_BYTES:
             return super().process_response(request, response)
-        head = response.replace(body=response.body[:_META_REFRESH_BYTES])
+        # Not response.replace(): it reads response.encoding, which may decode the whole page.
+        head = HtmlResponse(
+            url=response.url,
+            status=response.status,
+            headers=response.headers,
+            body=response.body[:_META_REFRESH_BYTES],
+            request=response.request,
+        )
         answer = super().process_response(request, head)
         return response if answer is head else answer
 

@@ -11,6 +11,9 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from scrapy import Request
+from scrapy.http import HtmlResponse
+from scrapy.utils.test import get_crawler
 
 import spiders_project
 from gateway.accounts.ratelimit import RateLimiter
@@ -22,6 +25,7 @@ from gateway.jobs.service import encode_arguments
 from gateway.store import Store
 from gateway.store.tables import metadata, tenants
 from node.outcome import outcome_line, parse_outcome
+from spiders_project.middlewares import HeadMetaRefreshMiddleware
 
 
 def egg_of(files: dict[str, str]) -> bytes:
@@ -213,3 +217,25 @@ def test_arguments_that_would_not_survive_the_trip_are_refused() -> None:
         encode_arguments({"jobid": "1"})
     with pytest.raises(BadRequest, match="larger than 64 KiB"):
         encode_arguments({"big": "x" * 70_000})
+
+
+def test_a_meta_refresh_is_found_in_the_head_without_decoding_the_page() -> None:
+    """Scrapy's own middleware decodes a page whole (and keeps the text while the page waits for
+    conversion); the page spiders' reads its head, follows a refresh there, and decodes nothing."""
+    middleware = HeadMetaRefreshMiddleware.from_crawler(get_crawler(settings_dict={}))
+    filler = "<p>café, no charset declared</p>".encode() * 8000
+
+    def page(head: bytes) -> HtmlResponse:
+        body = b"<html><head>" + head + b"</head><body>" + filler + b"</body></html>"
+        return HtmlResponse(url="http://site.example/a", body=body, request=Request("http://site.example/a"))
+
+    moved, still = page(b'<meta http-equiv="refresh" content="0; url=/b">'), page(b"<title>Here</title>")
+    redirect = middleware.process_response(Request("http://site.example/a"), moved)
+    answer = middleware.process_response(Request("http://site.example/a"), still)
+
+    assert isinstance(redirect, Request)
+    assert redirect.url == "http://site.example/b"
+    assert answer is still
+    # Neither page was decoded (TextResponse caches the text it decodes).
+    assert moved._cached_ubody is None
+    assert still._cached_ubody is None

@@ -316,7 +316,8 @@ class DatasourceService:
                         datasource_crawls.c.id == crawl_id, datasource_crawls.c.datasource_id == datasource.id
                     )
                 )
-            if started.first() is not None:
+                known = started.first() is not None
+            if known:
                 return await self.crawl(key, datasource.id, crawl_id)
         crawl_id = crawl_id or str(uuid.uuid4())
         now = utc_now()
@@ -424,7 +425,7 @@ class DatasourceService:
     ) -> tuple[list[DatasourcePage], int]:
         """The pages of the datasource's latest finished crawl with what it found changed."""
         datasource = await self.get(key, datasource_id)
-        async with self._store.read() as db:
+        async with self._store.scan() as db:
             latest = (
                 await db.execute(
                     select(datasource_crawls.c.id)
@@ -459,7 +460,7 @@ class DatasourceService:
     async def known_pages(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """What the previous crawl kept of each page, for the crawl ``batch_id`` to ask conditionally
         and to follow the links of pages that did not change."""
-        async with self._store.read() as db:
+        async with self._store.scan() as db:
             datasource_id = (
                 await db.execute(
                     select(datasource_crawls.c.datasource_id).where(datasource_crawls.c.batch_id == batch_id)

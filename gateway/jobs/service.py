@@ -413,7 +413,7 @@ class JobService:
             .order_by(items.c.seq)
             .limit(limit)
         )
-        async with self._store.read() as db:
+        async with self._store.scan() as db:
             page = [row.data for row in await db.execute(query)]
             total = (
                 await db.execute(select(func.count()).select_from(items).where(items.c.job_id == job.id))

@@ -1,13 +1,15 @@
 """The gateway's store: a SQLite file by default (WAL mode), any SQLAlchemy async URL otherwise.
 
-On SQLite, reads run on the event loop's own thread through the standard ``sqlite3`` driver: a WAL
-reader never waits for a lock, and a key lookup costs ~0.1 ms there against ~1.2 ms through a worker
-thread (aiosqlite's hops and SQLAlchemy's async adaptation). Writes keep the async
-driver, so a write waiting for SQLite's lock never stalls the loop.
+On a SQLite file in WAL mode, reads run on the event loop's own thread through the standard
+``sqlite3`` driver: a WAL reader does not wait for writers, and a key lookup costs ~0.1 ms there
+against ~1.2 ms through a worker thread (aiosqlite's hops and SQLAlchemy's async adaptation). Reads
+that may go through many rows (``scan``) and writes keep the async driver, so neither a long scan
+nor a write waiting for SQLite's lock stalls the loop.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 if TYPE_CHECKING:
     from sqlalchemy.sql.selectable import TypedReturnsRows
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+_PREBUFFERED = {"prebuffer_rows": True}
 Columns = TypeVarTuple("Columns")
 
 
@@ -47,7 +51,8 @@ class InlineReadConnection:
         self._connection = connection
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[*tuple[Any, ...]]:
-        return self._connection.execute(statement, parameters)
+        # Fetched whole, as the async driver's results are: one used after its block holds nothing.
+        return self._connection.execute(statement, parameters, execution_options=_PREBUFFERED)
 
 
 class Store:
@@ -65,7 +70,8 @@ class Store:
         self._inline_reader: Engine | None = None
         if self.is_sqlite:
             _take_over_sqlite_transactions(self.engine)
-            self._inline_reader = _sqlite_reader(self.url.set(drivername="sqlite+pysqlite"))
+            if self.url.database not in (None, "", ":memory:"):
+                self._inline_reader = _sqlite_reader(self.url.set(drivername="sqlite+pysqlite"))
         self._reader = self.engine.execution_options(read_only=True)
 
     @asynccontextmanager
@@ -79,6 +85,13 @@ class Store:
             yield connection
 
     @asynccontextmanager
+    async def scan(self) -> AsyncIterator[Connection]:
+        """A read that may go through many rows (a count or an offset over a job's items): off the
+        event loop, so that one tenant's long read never holds up the others'."""
+        async with self._reader.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits when the block ends and rolls back if it raises."""
         async with self.engine.begin() as connection:
@@ -88,10 +101,18 @@ class Store:
         """Bring the schema to the newest version."""
         async with self.engine.begin() as connection:
             await connection.run_sync(_upgrade_to_head)
+        if self._inline_reader is not None:
+            async with self.engine.connect() as connection:
+                mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+            if str(mode).lower() != "wal":
+                # Without WAL a reader waits for writers: reads go through the async driver instead.
+                log.warning("the store is in %s mode, not WAL: reads run off the event loop", mode)
+                self._inline_reader.dispose()
+                self._inline_reader = None
 
     async def ping(self) -> bool:
         try:
-            async with self.read() as connection:
+            async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:
             return False
@@ -118,7 +139,7 @@ def _sqlite_reader(url: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # A read that tried to write would fail here rather than take the write lock.
-        for pragma in ("query_only=ON", "busy_timeout=30000"):
+        for pragma in ("query_only=ON", "busy_timeout=5000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

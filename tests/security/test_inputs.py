@@ -152,6 +152,31 @@ def test_upload_bodies_are_bounded_while_they_stream(platform: Gateway) -> None:
     assert "larger than" in _refused(streamed)
 
 
+def test_a_huge_request_head_is_cut_off_before_any_key_is_checked(platform: Gateway) -> None:
+    """Headers of megabytes (no key needed to send them) are refused at the HTTP layer, unread."""
+    host, port = platform.url.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Padding: ")
+        sent = 0
+        try:
+            while sent < 8 * 1024 * 1024:
+                connection.sendall(b"a" * 65536)
+                sent += 65536
+            connection.sendall(b"\r\n\r\n")
+        except OSError:
+            pass  # the gateway closed the connection while the head was still coming
+        try:
+            answer = connection.recv(65536)
+        except OSError:
+            answer = b""
+
+    # Cut off (the gateway closed the connection) long before the 8 MiB were sent; never served.
+    assert sent < 8 * 1024 * 1024
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), answer[:200]
+    with platform.client() as client:
+        assert client.get("/healthz").status_code in (200, 503)
+
+
 @pytest.fixture
 def one_slot(tmp_path: Path, attacker: AttackerSite) -> Iterator[tuple[ScrapydNode, Gateway]]:
     node = ScrapydNode(tmp_path / "node", max_proc=1).start()
