@@ -9,7 +9,8 @@ serving takes little from either side. Each round runs, one after the other:
     links and head metadata; with --main-content, trafilatura's markdown in 2 processes instead;
   - the platform: POST /v2/batch/scrape with the same URLs and options, until it is completed.
 Medians over the rounds damp a noisy machine. Prints both rates, the machine's CPU seconds per
-1,000 pages for each (from /proc/stat), and the ratio (target: platform >= 0.85 of the limit).
+1,000 pages for each (from /proc/stat), the ratio (target: platform >= 0.85 of the limit), and the
+peak RSS of the gateway and of a spider process over the rounds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from html_to_markdown import ConversionOptions, PreprocessingOptions
 from w3lib.encoding import html_to_unicode
 
 from bench.corpus import load_articles
+from bench.memory import Sampler
 from bench.static_site import NginxCorpus
 from tests.harness import Gateway, ScrapydNode
 
@@ -144,15 +146,20 @@ def main() -> None:
         gateway = Gateway(Path(workdir) / "gateway", node, env=env).start()
         limit_runs: list[tuple[float, float]] = []
         platform_runs: list[tuple[float, float]] = []
+        assert gateway.process is not None
+        memory = Sampler(gateway.process.pid, node)
         try:
             platform(gateway, warm, args.main_content)  # scrapyd caches the spider list
+            memory.start()
             for _ in range(args.rounds):
                 limit_runs.append(measured(lambda: asyncio.run(limit(urls, args.main_content))))
                 platform_runs.append(measured(lambda: platform(gateway, urls, args.main_content)))
         finally:
+            memory.stop()
             gateway.stop()
             node.stop()
     report(args.urls, args.rounds, args.main_content, limit_runs, platform_runs)
+    print(f"  peak RSS: gateway {memory.gateway_peak:.0f} MiB, a spider process {memory.spider_peak:.0f} MiB")
 
 
 def report(

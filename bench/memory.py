@@ -41,6 +41,11 @@ class Sampler(threading.Thread):
         self.spider_peak = 0.0
         self.running = True
 
+    def stop(self) -> None:
+        self.running = False
+        if self.is_alive():
+            self.join()
+
     def run(self) -> None:
         while self.running:
             self.gateway_peak = max(self.gateway_peak, _rss(self.gateway_pid))
@@ -118,8 +123,7 @@ def main() -> None:
                         flush=True,
                     )
         finally:
-            sampler.running = False
-            sampler.join()
+            sampler.stop()
             gateway.stop()
             node.stop()
 

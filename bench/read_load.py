@@ -9,8 +9,9 @@ alternates ``GET /v2/batch/scrape/{id}?limit=1`` and ``GET /api/v1/jobs/{id}``, 
   - idle: against a finished batch and its job, nothing else running (the baseline);
   - ingesting: against a 1,000-URL batch and its running job, while its pages come in.
 Prints requests per second and p50/p99 latency of each phase (target while ingesting: at least
-1,000 requests/s with p99 under 50 ms), how many pages were ingested during the load, and the
-batch's pages per second with and without the load.
+1,000 requests/s with p99 under 50 ms), how many pages were ingested during the load, the
+batch's pages per second with and without the load, and the peak RSS of the gateway and of a
+spider process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench.corpus import load_articles
+from bench.memory import Sampler
 from bench.static_site import NginxCorpus
 from tests.harness import Gateway, ScrapydNode, wait_until
 
@@ -145,6 +147,9 @@ def main() -> None:
         gateway = Gateway(Path(workdir) / "gateway", node, env=env).start()
         port = int(gateway.url.rsplit(":", 1)[1].strip("/"))
         key = gateway.admin_key()
+        assert gateway.process is not None
+        memory = Sampler(gateway.process.pid, node)
+        memory.start()
         try:
             with gateway.client(key) as client:
                 finished = start_batch(client, urls(1, 20))
@@ -174,6 +179,7 @@ def main() -> None:
                 wait_completed(client, loaded)
                 loaded_rate = args.urls / (time.perf_counter() - started)
         finally:
+            memory.stop()
             gateway.stop()
             node.stop()
 
@@ -191,6 +197,7 @@ def main() -> None:
         f" {ingesting.rate / idle.rate if idle.rate else 0:.2f} of the idle gateway's)"
     )
     print(f"  the batch: {unloaded_rate:.0f} pages/s alone, {loaded_rate:.0f} pages/s under the load")
+    print(f"  peak RSS: gateway {memory.gateway_peak:.0f} MiB, a spider process {memory.spider_peak:.0f} MiB")
 
 
 if __name__ == "__main__":
