@@ -26,14 +26,18 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy
 
-# Re-pin every dependency (needs uv: `pip install uv`); commit both lock files.
+# Re-pin every dependency (needs uv: `pip install uv`); commit the lock files.
 lock:
+	printf 'pip\n' | uv pip compile - --universal --python-version 3.11 --generate-hashes -o requirements-pip.lock
 	uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
 		-c requirements.lock -o requirements-dev.lock
 
+# The lock's pip first: the one a Python ships with may be too old for the lock (pip 23 refuses
+# an extra such as justext's lxml[html_clean] in hash-checking mode).
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-pip.lock
 
 $(VENV)/.run-deps: requirements.lock pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
