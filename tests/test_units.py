@@ -82,6 +82,31 @@ def test_a_store_read_sees_one_snapshot_and_cannot_write(tmp_path: Path) -> None
     assert "readonly" in refused
 
 
+def test_a_store_scan_reads_beside_an_open_write(tmp_path: Path) -> None:
+    """A scan (the reads that run off the event loop) takes no lock: it reads the last commit
+    while a write transaction is open, instead of waiting for the writer to finish."""
+
+    async def scenario() -> int:
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'scan.sqlite3'}")
+        await store.migrate()
+        count = sqlalchemy.select(sqlalchemy.func.count()).select_from(tenants)
+        try:
+            async with store.write() as writer:
+                await writer.execute(
+                    sqlalchemy.insert(tenants).values(id="t1", name="one", created_at=utc_now())
+                )
+
+                async def scanned() -> int:
+                    async with store.scan() as db:
+                        return int((await db.execute(count)).scalar_one())
+
+                return await asyncio.wait_for(scanned(), timeout=10)
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == 0
+
+
 def test_the_builtin_egg_is_deterministic_and_finds_its_spiders() -> None:
     package = Path(spiders_project.__file__).parent
 

@@ -521,16 +521,17 @@ def _invalid(entry: dict[str, Any]) -> InvalidUrl:
     return InvalidUrl(index=int(entry["index"]), url=str(entry["url"]), reason=str(entry["reason"]))
 
 
-def _live() -> Any:
-    """Batches still running, or finished and within their retention."""
-    return or_(batches.c.completed_at.is_(None), batches.c.expires_at > utc_now())
+def _live(now: Any = None) -> Any:
+    """Batches still running, or finished and within their retention (at ``now``: a time or a
+    bound parameter; the present when not given)."""
+    return or_(batches.c.completed_at.is_(None), batches.c.expires_at > (utc_now() if now is None else now))
 
 
 # The reads a status poll makes, built once (building a statement costs more than running it).
 _TENANT_BATCH = select(batches).where(
     batches.c.id == bindparam("batch_id"),
     batches.c.tenant_id == bindparam("tenant_id"),
-    or_(batches.c.completed_at.is_(None), batches.c.expires_at > bindparam("now")),
+    _live(bindparam("now")),
 )
 _TENANT_BATCH_OF_KIND = _TENANT_BATCH.where(batches.c.kind == bindparam("kind"))
 _PAGE_COUNTS = (

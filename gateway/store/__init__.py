@@ -126,10 +126,11 @@ class Store:
 
 def _sqlite_reader(url: Any) -> Engine:
     # Never waits for a free connection (a request holding one may await something else): the
-    # pool grows instead, and keeps 8 connections open between reads.
+    # pool grows instead, and keeps 8 connections open between reads. A WAL reader is busy only
+    # while another process recovers the file: it waits at most 5 s, on the loop.
     engine = create_engine(
         url,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": 5, "check_same_thread": False},
         pool_size=8,
         max_overflow=-1,
     )
@@ -139,8 +140,7 @@ def _sqlite_reader(url: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # A read that tried to write would fail here rather than take the write lock.
-        for pragma in ("query_only=ON", "busy_timeout=5000"):
-            cursor.execute(f"PRAGMA {pragma}")
+        cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     # One snapshot per read, begun on the driver's connection (SQLAlchemy's begin event costs a
@@ -170,7 +170,8 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: SyncConnection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = "DEFERRED" if connection.get_execution_options().get("read_only") else "IMMEDIATE"
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _upgrade_to_head(connection: SyncConnection) -> None:
