@@ -4,6 +4,7 @@ warm (``node.runner warm``: it imports ahead and then waits for its job, ``node/
 It is scrapyd's own runner, plus what the gateway relies on: items reach the feed file as soon as
 they are exported, the log records the spider's close reason (the launcher adds the exit status),
 every crawl runs under the egress guard of ``node.egress``, whatever project its spider is from,
+a stop that comes while start items are in the pipelines still closes (``node.graceful_close``),
 and the process ends with the scrapyd that started it (a graceful stop, as if cancelled), so no
 orphan works on for a node that has forgotten it.
 """
@@ -24,6 +25,7 @@ from scrapy import signals
 from scrapyd.runner import project_environment
 
 from node import egress
+from node.graceful_close import close_after_start_items
 from node.lifetime import JobLog, end_with_launcher
 from node.outcome import append_outcome
 from node.warm_start import (
@@ -119,6 +121,7 @@ def _prepare_crawl(argv: list[str], log_file: str | None) -> None:
     argv += ["-s", f"FEED_STORAGES={json.dumps(storages)}"]
     # Last, so that no setting of the job's overrides them: the egress guard of every crawl.
     argv += egress.crawl_arguments(dict(project_settings.getdict("ADDONS")))
+    close_after_start_items()
 
     if log_file:
 

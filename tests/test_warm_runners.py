@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from node.outcome import parse_outcome
 from tests.conftest import TESTBED, deploy_testbed, scrapyd_deploy
 from tests.harness import Gateway, ScrapydNode, job_of, pid_alive, start_job, wait_for_status, wait_until
 
@@ -133,6 +134,30 @@ def test_a_job_runs_in_a_runner_started_before_it_and_stays_its_own_process(
     log = client.get(f"/api/v1/jobs/{job_id}/log").text
     # scrapyd's cancel signalled the job's process, which began Scrapy's graceful stop.
     assert "Closing spider (shutdown)" in log
+
+
+def test_a_job_cancelled_while_its_start_items_are_in_its_pipelines_closes_gracefully(
+    client: httpx.Client, testbed: str
+) -> None:
+    # Items come from start() faster than the project's pipeline lets them go: at any moment some
+    # are in the pipeline, where a stop used to wait forever (until the gateway's kill).
+    job_id = start_job(client, "ticker", project=testbed, count=1000, interval=0.05, item_delay=1)
+    wait_until(lambda: job_of(client, job_id)["items_scraped"] >= 3, what="items")
+
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
+    ended = wait_until(
+        lambda: (job := job_of(client, job_id))["finished_at"] and job, what="the job to settle"
+    )
+    assert ended["status"] == "cancelled"
+    log = client.get(f"/api/v1/jobs/{job_id}/log").text
+    # The spider closed by itself and the process exited: no kill after the cancel's grace.
+    outcome = parse_outcome(log)
+    assert outcome.close_reason == "shutdown", log[-2000:]
+    assert outcome.exit_code == 0
+    # Every item that was in the pipeline when the stop came went on to the feed.
+    scraped = re.search(r"'item_scraped_count': (\d+)", log)
+    assert scraped is not None
+    assert ended["items_scraped"] == int(scraped.group(1)) >= 3
 
 
 def test_a_version_deployed_while_runners_wait_is_the_one_that_runs(
