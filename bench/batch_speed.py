@@ -1,13 +1,15 @@
 """Pages per second of a 1,000-URL batch end to end, next to the machine's practical limit for the work.
 
-    .venv/bin/python -m bench.batch_speed [--urls 1000] [--main-content] [--rounds 3]
+    .venv/bin/python -m bench.batch_speed [--urls 1000] [--main-content] [--rounds 3] [--webhook]
 
 The article corpus is served by nginx (``make nginx``), out of this process and on one worker, so
 serving takes little from either side. Each round runs, one after the other:
   - the limit: an asyncio loop (aiohttp, 64 requests in flight) that decodes every page as Scrapy
     does (w3lib) and, in 2 threads, converts it with html-to-markdown, whose one pass also gives the
     links and head metadata; with --main-content, trafilatura's markdown in 2 processes instead;
-  - the platform: POST /v2/batch/scrape with the same URLs and options, until it is completed.
+  - the platform: POST /v2/batch/scrape with the same URLs and options, until it is completed;
+  - with --webhook, the platform again with a webhook for every event (a page event per page) to
+    nginx, which answers 204: what webhooks cost a batch, and how long after it its events are in.
 Medians over the rounds damp a noisy machine. Prints both rates, the machine's CPU seconds per
 1,000 pages for each (from /proc/stat), the ratio (target: platform >= 0.85 of the limit), and the
 peak RSS of the gateway and of a spider process over the rounds.
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import html_to_markdown
@@ -111,13 +114,17 @@ def measured(run: Callable[[], float]) -> tuple[float, float]:
     return seconds, busy_seconds() - before
 
 
-def platform(gateway: Gateway, urls: list[str], only_main_content: bool) -> float:
+def platform(gateway: Gateway, urls: list[str], only_main_content: bool, webhook: str | None = None) -> float:
+    body: dict[str, Any] = {
+        "urls": urls,
+        "formats": ["markdown", "links"],
+        "onlyMainContent": only_main_content,
+    }
+    if webhook is not None:
+        body["webhook"] = webhook
     with gateway.client(gateway.admin_key()) as client:
         started = time.perf_counter()
-        batch = client.post(
-            "/v2/batch/scrape",
-            json={"urls": urls, "formats": ["markdown", "links"], "onlyMainContent": only_main_content},
-        ).json()
+        batch = client.post("/v2/batch/scrape", json=body).json()
         while (status := client.get(f"/v2/batch/scrape/{batch['id']}?limit=1").json())[
             "status"
         ] == "scraping":
@@ -125,7 +132,27 @@ def platform(gateway: Gateway, urls: list[str], only_main_content: bool) -> floa
         elapsed = time.perf_counter() - started
         if status["status"] != "completed" or status["completed"] != len(urls):
             raise RuntimeError(f"the batch ended {status['status']} with {status['completed']} pages")
+        if webhook is not None:
+            events = len(urls) + 2
+            while len(_delivered(client, batch["id"])) < events:
+                time.sleep(0.1)
+            late = time.perf_counter() - started - elapsed
+            print(f"  webhooks: {events} events delivered, the last {late:.2f} s after completion")
     return elapsed
+
+
+def _delivered(client: Any, batch_id: str) -> list[Any]:
+    listed = client.get(
+        "/api/v1/webhooks/deliveries", params={"resource_id": batch_id, "status": "delivered", "limit": 1000}
+    )
+    found: list[Any] = listed.json()
+    if len(found) == 1000:
+        more = client.get(
+            "/api/v1/webhooks/deliveries",
+            params={"resource_id": batch_id, "status": "delivered", "limit": 1000, "offset": 1000},
+        )
+        found += more.json()
+    return found
 
 
 def main() -> None:
@@ -135,6 +162,9 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=1000)
     parser.add_argument("--main-content", action="store_true", help="onlyMainContent (trafilatura)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--webhook", action="store_true", help="also the platform with a webhook for every event"
+    )
     args = parser.parse_args()
     articles = load_articles()
 
@@ -146,6 +176,8 @@ def main() -> None:
         gateway = Gateway(Path(workdir) / "gateway", node, env=env).start()
         limit_runs: list[tuple[float, float]] = []
         platform_runs: list[tuple[float, float]] = []
+        webhook_runs: list[tuple[float, float]] = []
+        webhook = f"http://127.0.0.1:{site.port}/webhook" if args.webhook else None
         assert gateway.process is not None
         memory = Sampler(gateway.process.pid, node)
         try:
@@ -154,11 +186,22 @@ def main() -> None:
             for _ in range(args.rounds):
                 limit_runs.append(measured(lambda: asyncio.run(limit(urls, args.main_content))))
                 platform_runs.append(measured(lambda: platform(gateway, urls, args.main_content)))
+                if webhook is not None:
+                    webhook_runs.append(measured(lambda: platform(gateway, urls, args.main_content, webhook)))
         finally:
             memory.stop()
             gateway.stop()
             node.stop()
     report(args.urls, args.rounds, args.main_content, limit_runs, platform_runs)
+    if webhook_runs:
+        with_webhook = statistics.median(seconds for seconds, _ in webhook_runs)
+        without = statistics.median(seconds for seconds, _ in platform_runs)
+        cpu = statistics.median(busy for _, busy in webhook_runs) * 1000 / args.urls
+        print(
+            f"  with a webhook for every event: {args.urls / with_webhook:.1f} pages/s,"
+            f" {cpu:.1f} CPU s / 1,000 pages (delivery included);"
+            f" ratio with / without {without / with_webhook:.2f}"
+        )
     print(f"  peak RSS: gateway {memory.gateway_peak:.0f} MiB, a spider process {memory.spider_peak:.0f} MiB")
 
 

@@ -41,6 +41,8 @@ http {{
         listen 127.0.0.1:{port};
         root {root}/pages;
         location ~ "^/page/([^/]+)/[0-9]+$" {{ try_files /$1.html =404; }}
+        # A webhook receiver that costs next to nothing (bench/batch_speed.py --webhook).
+        location = /webhook {{ return 204; }}
         location / {{ return 404; }}
     }}
 }}

@@ -22,6 +22,7 @@ from gateway.api import (
     scrapethis,
     scrapyd_compat,
     screenshots,
+    webhooks,
 )
 from gateway.api.operations import Operation
 from gateway.errors import GatewayError
@@ -43,6 +44,7 @@ DIALECTS = (
     scrapeless,
     opencx,
     screenshots,
+    webhooks,
     scrapyd_compat,
 )
 OPERATIONS: list[Operation] = [operation for dialect in DIALECTS for operation in dialect.OPERATIONS]

@@ -17,10 +17,11 @@ from gateway.accounts.keys import ApiKey, ApiKeys
 from gateway.api.schedules import schedule_spec
 from gateway.app import api_document, create_app
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from gateway.platform import Platform
 from gateway.schedules.models import Overlap, Schedule, ScheduleRun, ScheduleSpec
 from gateway.store import Store
+from gateway.webhooks.secrets import WebhookSecrets
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -111,9 +112,31 @@ def _parser() -> argparse.ArgumentParser:
     run = schedule_commands.add_parser("run", parents=[common], help="run a schedule now")
     run.add_argument("schedule", help="schedule id")
     run.set_defaults(run=_schedules_run)
+    secret = commands.add_parser(
+        "webhook-secret", parents=[common], help="print (or rotate) a tenant's webhook signing secret"
+    )
+    secret.add_argument("tenant", help="the tenant's id (python -m gateway keys list shows it)")
+    secret.add_argument("--rotate", action="store_true", help="replace it with a new one first")
+    secret.set_defaults(run=_webhook_secret)
+
     document = commands.add_parser("openapi", parents=[common], help="print the OpenAPI document")
     document.set_defaults(run=_openapi)
     return parser
+
+
+def _webhook_secret(settings: Settings, args: argparse.Namespace) -> None:
+    async def run() -> str:
+        store = Store(settings.database)
+        try:
+            await store.migrate()
+            if not await ApiKeys(store).tenant_exists(args.tenant):
+                raise NotFound(f"no tenant {args.tenant}")
+            secrets = WebhookSecrets(store)
+            return await (secrets.rotate(args.tenant) if args.rotate else secrets.of(args.tenant))
+        finally:
+            await store.close()
+
+    print(asyncio.run(run()))
 
 
 def _openapi(_settings: Settings, _args: argparse.Namespace) -> None:

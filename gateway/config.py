@@ -99,8 +99,19 @@ class Settings(BaseModel):
     # longest a job may run before it is stopped (0: no limit).
     max_jobs_per_tenant: int = Field(4, ge=1)
     max_job_seconds: float = Field(6 * 3600.0, ge=0)
+    # Seconds between a webhook's failed attempt and the next, one entry per retry (about a day
+    # in all); then the delivery is marked failed. And how long one attempt may take.
+    webhook_retry_seconds: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0)
+    webhook_attempt_seconds: float = Field(10.0, gt=0, le=60)
     # Proxy pools; GATEWAY_PROXY_POOLS takes them as JSON, a config file as [[proxy_pools]] tables.
     proxy_pools: tuple[ProxyPool, ...] = ()
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _split_numbers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(float(entry) for entry in value.split(",") if entry.strip())
+        return value
 
     @field_validator("scrapyd_urls", "allowed_addresses", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +36,10 @@ from gateway.schedules.runs import ScheduleRunner
 from gateway.schedules.scheduler import Scheduler
 from gateway.schedules.service import ScheduleService
 from gateway.store import Store
+from gateway.webhooks.delivery import WebhookDelivery
+from gateway.webhooks.service import WebhookService
 from node.egress import POLICY_SETTING
-from spiders_project.addresses import AddressPolicy, default_port
+from spiders_project.addresses import AddressPolicy, default_port, normal_host
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,19 @@ class Platform:
         self.catalog = SpiderCatalog(self.store, self.nodes)
         self.deployments = Deployments(self.store, self.nodes, self.catalog, data_dir / "eggs")
         batch_policy = _batch_policy(settings, nodes)
+        # Webhooks reach what batches may (the operator's allowlist), never the platform's own
+        # services nor the proxy pools.
+        webhook_policy = replace(
+            batch_policy.addresses, proxy_endpoints=frozenset(_proxy_endpoints(settings))
+        )
+        self.webhooks = WebhookService(self.store, webhook_policy, settings.webhook_retry_seconds)
+        self.webhook_delivery = WebhookDelivery(
+            self.store,
+            self.webhooks.secrets,
+            webhook_policy,
+            retry_delays=settings.webhook_retry_seconds,
+            attempt_seconds=settings.webhook_attempt_seconds,
+        )
         self.jobs = JobService(
             self.store,
             self.nodes,
@@ -101,7 +117,14 @@ class Platform:
         )
         self.batch_expiry = BatchExpiry(self.store, batch_policy.retention)
         self.background = Background(
-            [self.sync, self.batch_progress, self.datasource_progress, self.scheduler, self.batch_expiry]
+            [
+                self.sync,
+                self.batch_progress,
+                self.datasource_progress,
+                self.scheduler,
+                self.batch_expiry,
+                self.webhook_delivery,
+            ]
         )
         self.first_admin_key: str | None = None
 
@@ -133,6 +156,7 @@ class Platform:
 
     async def stop(self) -> None:
         await self.background.stop()
+        await self.webhook_delivery.close()
         await self.http.aclose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
@@ -172,9 +196,13 @@ def _egress_settings(settings: Settings, policy: BatchPolicy) -> dict[str, str]:
     """What every job's spider process is given for its egress guard (``node.egress``): the batch
     policy, and the proxies of the pools, which spiders connect to but no URL may lead to."""
     entries = policy.addresses.to_entries()
-    proxies = {"{}:{}".format(*_endpoint(url)) for pool in settings.proxy_pools for url in pool.urls}
-    entries["proxies"] = sorted(proxies)
+    entries["proxies"] = sorted(f"{host}:{port}" for host, port in _proxy_endpoints(settings))
     return {POLICY_SETTING: json.dumps(entries, separators=(",", ":"))}
+
+
+def _proxy_endpoints(settings: Settings) -> set[tuple[str, int]]:
+    endpoints = (_endpoint(url) for pool in settings.proxy_pools for url in pool.urls)
+    return {(normal_host(host), port) for host, port in endpoints}
 
 
 def _endpoint(url: str) -> tuple[str, int]:

@@ -209,6 +209,17 @@ class Gateway:
             return False
 
 
+def gateway_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m gateway <args> --data-dir <data_dir>``, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--data-dir", str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def job_of(client: httpx.Client, job_id: str) -> dict[str, Any]:
     response = client.get(f"/api/v1/jobs/{job_id}")
     assert response.status_code == 200, response.text

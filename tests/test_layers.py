@@ -14,8 +14,9 @@ GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 
 # Bottom up: a module may import its own package and packages of a lower layer, nothing else.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "clock", "store", "background"},
+    {"errors", "config", "clock", "headers", "store", "background"},
     {"accounts"},
+    {"webhooks"},
     {"nodes"},
     {"catalog"},
     {"jobs"},
@@ -47,6 +48,9 @@ TABLE_OWNERS = {
     "datasource_pages": "datasources",
     "schedules": "schedules",
     "schedule_runs": "schedules",
+    "webhook_secrets": "webhooks",
+    "webhook_subscriptions": "webhooks",
+    "webhook_events": "webhooks",
 }
 
 

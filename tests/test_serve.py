@@ -11,18 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import REPO, Gateway, free_port, start_job, wait_for_status
+from tests.harness import REPO, Gateway, free_port, gateway_cli, start_job, wait_for_status
 from tests.site import QuotesSite
-
-
-def gateway_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--data-dir", str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_serve_starts_everything_prints_a_working_key_and_stops_on_ctrl_c(

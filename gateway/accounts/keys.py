@@ -143,6 +143,11 @@ class ApiKeys:
             )
         return await self.get(key.id)
 
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        async with self._store.read() as db:
+            found = await db.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
+            return found.first() is not None
+
     async def count(self) -> int:
         """How many keys were ever created, revoked ones included."""
         async with self._store.read() as db:

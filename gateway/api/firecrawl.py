@@ -18,11 +18,17 @@ from gateway.api.page_documents import (
     scrape_options,
 )
 from gateway.api.validation import parse_body, parse_query
+from gateway.api.webhooks import webhook_target
 from gateway.batches.models import Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
+from gateway.webhooks.models import CANCELLED, Dialect
 from spiders_project.site_scope import MAX_PAGE_LIMIT, CrawlScope
 
+# Firecrawl's webhook events (``batch_scrape.<event>``, ``crawl.<event>``); either one's cancel is
+# ``cancelled``, sent to every webhook that asked for an end (the SDK cannot name it).
+BATCH_EVENTS = frozenset({"started", "page", "completed", "failed", CANCELLED})
+CRAWL_EVENTS = BATCH_EVENTS
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 
@@ -32,6 +38,9 @@ async def start_batch(request: Request) -> JSONResponse:
     body = await parse_body(request, models.BatchScrapeBody)
     ignore_invalid = ignores_invalid(body)
     options, proxy = scrape_options(body)
+    webhook = await webhook_target(
+        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
+    )
     idempotency_key = request.headers.get("x-idempotency-key") or None
     batch, invalid = await platform.batches.create(
         api_key_of(request),
@@ -41,6 +50,7 @@ async def start_batch(request: Request) -> JSONResponse:
         proxy=proxy,
         ignore_invalid=ignore_invalid,
         idempotency_key=idempotency_key,
+        webhook=webhook,
     )
     return JSONResponse(
         {
@@ -122,6 +132,9 @@ async def start_crawl(request: Request) -> JSONResponse:
     body = await parse_body(request, models.CrawlBody)
     scope = crawl_scope(body)
     options, proxy = scrape_options(body.scrapeOptions or models.ScrapeOptions())
+    webhook = await webhook_target(
+        platform, body.webhook, known_events=CRAWL_EVENTS, dialect=Dialect.FIRECRAWL
+    )
     batch = await platform.batches.create_crawl(
         api_key_of(request),
         "firecrawl",
@@ -129,6 +142,7 @@ async def start_crawl(request: Request) -> JSONResponse:
         options,
         proxy=proxy,
         idempotency_key=request.headers.get("x-idempotency-key") or None,
+        webhook=webhook,
     )
     url = str(request.url.replace(path=f"/v2/crawl/{batch.id}", query=""))
     return JSONResponse({"success": True, "id": batch.id, "url": url})

@@ -12,10 +12,12 @@ from gateway.api.models import geonode as models
 from gateway.api.operations import GEONODE, Operation
 from gateway.api.page_documents import screenshot_url
 from gateway.api.validation import parse_body, parse_query
+from gateway.api.webhooks import webhook_target
 from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts
 from gateway.batches.proxies import ProxyChoice
 from gateway.clock import timestamp
 from gateway.http import api_key_of
+from gateway.webhooks.models import CANCELLED
 from spiders_project.pages import PageOptions
 
 FORMATS = ("markdown", "html", "screenshot")
@@ -28,10 +30,15 @@ _STATUS = {
 }
 
 
+# A Geonode batch's webhook events: batch.started, batch.completed, batch.failed, batch.cancelled.
+GEONODE_EVENTS = frozenset({"started", "completed", "failed", CANCELLED})
+
+
 async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await parse_body(request, models.StartBatchBody)
     options, proxy = _options(body)
+    webhook = await webhook_target(platform, body.webhook, known_events=GEONODE_EVENTS)
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "geonode",
@@ -39,6 +46,8 @@ async def start_batch(request: Request) -> JSONResponse:
         options,
         proxy=proxy,
         ignore_invalid=body.ignore_invalid_urls,
+        webhook=webhook,
+        webhook_type="batch",
     )
     return JSONResponse(
         {

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api import platform_of
-from gateway.api.models.firecrawl import FORMATS, BatchScrapeBody, ScrapeOptions
+from gateway.api.models.firecrawl import BatchScrapeBody, ScrapeOptions
+from gateway.batches.documents import page_document
 from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts, PageWindow
 from gateway.batches.proxies import ProxyChoice
 from spiders_project.pages import PageOptions
@@ -77,23 +78,13 @@ def _proxy_choice(kind: str | None, country: str | None) -> ProxyChoice | None:
 
 def document(page: BatchPage, screenshot_url: str | None = None) -> dict[str, Any]:
     """A page as a Firecrawl document: the formats asked for and metadata (string values only)."""
-    record = page.record
-    doc: dict[str, Any] = {name: record[name] for name in FORMATS[:4] if name in record}
-    if record.get("screenshot") and screenshot_url:
-        doc["screenshot"] = screenshot_url
-    metadata = {
-        name: value
-        for name, value in (record.get("metadata") or {}).items()
-        if value is not None and (isinstance(value, str | int) or name == "ogLocaleAlternate")
-    }
-    metadata.setdefault("sourceURL", page.url)
-    metadata.setdefault("ogLocaleAlternate", [])
-    if page.status_code is not None:
-        metadata["statusCode"] = page.status_code
-    if page.error_message:
-        metadata["error"] = page.error_message
-    doc["metadata"] = metadata
-    return doc
+    return page_document(
+        page.record,
+        url=page.url,
+        status_code=page.status_code,
+        error=page.error_message,
+        screenshot_url=screenshot_url,
+    )
 
 
 async def documents_answer(

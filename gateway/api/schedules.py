@@ -15,6 +15,7 @@ from gateway.api.operations import SCHEDULES, Operation
 from gateway.api.page_documents import ignores_invalid, scrape_options
 from gateway.api.validation import parse
 from gateway.clock import timestamp
+from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object
 from gateway.platform import Platform
 from gateway.schedules.models import (
@@ -83,6 +84,8 @@ def schedule_spec(data: dict[str, Any]) -> ScheduleSpec:
 
 def _batch_request(batch: BatchScrapeBody, given: dict[str, Any]) -> BatchRequest:
     """A batch target, read as a Firecrawl v2 batch scrape request (its results are read there)."""
+    if batch.webhook is not None:
+        raise BadRequest("webhook: a schedule's batches take no webhook yet")
     options, proxy = scrape_options(batch)
     return BatchRequest(
         urls=batch.urls, options=options, proxy=proxy, ignore_invalid=ignores_invalid(batch), body=given

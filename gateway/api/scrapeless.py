@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
+from gateway.api.firecrawl import BATCH_EVENTS
 from gateway.api.models import scrapeless as models
 from gateway.api.operations import SCRAPELESS, Operation
 from gateway.api.page_documents import (
@@ -16,9 +17,11 @@ from gateway.api.page_documents import (
     scrape_options,
 )
 from gateway.api.validation import parse_body, parse_query
+from gateway.api.webhooks import webhook_target
 from gateway.batches.models import PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
+from gateway.webhooks.models import Dialect
 
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
 
@@ -28,6 +31,10 @@ async def start_batch(request: Request) -> JSONResponse:
     body = await parse_body(request, models.ScrapelessBatchBody)
     browser = body.browserOptions
     options, proxy = scrape_options(body, country=browser.proxy_country if browser else None)
+    # Scrapeless batches are Firecrawl's: the same events and bodies.
+    webhook = await webhook_target(
+        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
+    )
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "scrapeless",
@@ -35,6 +42,7 @@ async def start_batch(request: Request) -> JSONResponse:
         options,
         proxy=proxy,
         ignore_invalid=ignores_invalid(body),
+        webhook=webhook,
     )
     return JSONResponse({"success": True, "id": batch.id, "invalidURLs": [item.url for item in invalid]})
 

@@ -12,10 +12,12 @@ from gateway.api.models import scrapethis as models
 from gateway.api.models.common import Ok
 from gateway.api.operations import SCRAPETHIS, Operation
 from gateway.api.validation import parse_body, parse_query
+from gateway.api.webhooks import webhook_target
 from gateway.catalog.spiders import Spider
 from gateway.clock import timestamp
 from gateway.errors import NotFound
 from gateway.http import api_key_of
+from gateway.jobs.events import JOB_EVENTS
 from gateway.jobs.models import Job
 from gateway.nodes.scrapyd import iterate_body
 
@@ -32,7 +34,8 @@ async def start_job(request: Request) -> JSONResponse:
     key = api_key_of(request)
     body = await parse_body(request, models.StartJobBody)
     spider = await platform.catalog.lookup(body.spider_id, body.spider_name, body.project)
-    job = await platform.jobs.start(key, spider, body.arguments or {})
+    webhook = await webhook_target(platform, body.webhook, known_events=JOB_EVENTS)
+    job = await platform.jobs.start(key, spider, body.arguments or {}, webhook=webhook)
     return JSONResponse({"jobId": job.public_id, "status": job.status.value})
 
 

@@ -25,6 +25,8 @@ from gateway.jobs.queries import BatchJob, jobs_of_batches
 from gateway.store import Store
 from gateway.store.moves import move
 from gateway.store.tables import batch_pages, batches
+from gateway.webhooks.models import CANCELLED
+from gateway.webhooks.outbox import Event, emit
 from node.outcome import GATEWAY_UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,8 @@ class BatchProgress:
     async def _mark_running(self, batch_id: str, now: datetime) -> None:
         # Only a queued batch: a cancel may have landed since the batches were read.
         async with self._store.write() as db:
-            await move(db, batches, batch_id, BATCH_MOVES, BatchStatus.RUNNING, started_at=now)
+            if await move(db, batches, batch_id, BATCH_MOVES, BatchStatus.RUNNING, started_at=now):
+                await emit(db, batch_id, [Event("started")])
 
     async def _release_claims(self, batch_id: str, ended_jobs: list[str]) -> None:
         """Pages claimed by processes that have ended, and still unfetched, can be claimed again."""
@@ -204,6 +207,7 @@ class BatchProgress:
             if row.api_key_id:
                 # Held credits of unfetched pages come back (a key without a limit held none).
                 await charge_credits(db, row.api_key_id, fetched - row.credits_reserved)
+            await emit(db, batch_id, [_end_event(status, error)])
         log.info("batch %s %s: %d pages fetched", batch_id, status.value, fetched)
 
     @staticmethod
@@ -218,6 +222,14 @@ class BatchProgress:
             )
         ).one()
         return int(fetched), int(completed)
+
+
+def _end_event(status: BatchStatus, error: str | None) -> Event:
+    if status == BatchStatus.COMPLETED:
+        return Event("completed")
+    if status == BatchStatus.CANCELLED:
+        return Event(CANCELLED, success=False, error="the batch was cancelled")
+    return Event("failed", success=False, error=error or "the batch failed")
 
 
 class BatchExpiry:

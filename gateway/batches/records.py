@@ -13,11 +13,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
+from gateway.batches.documents import page_document
 from gateway.clock import utc_now
 from gateway.jobs.feeds import Document
 from gateway.store import Connection
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
-from spiders_project.contract import SCREENSHOT, PageFacts
+from gateway.webhooks.models import PAGE
+from gateway.webhooks.outbox import Event, emit
+from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,10 @@ _PAGE_UPDATE = (
 
 async def save_page_records(db: Connection, batch_id: str, documents: list[Document]) -> None:
     now = utc_now()
-    pages, records, screenshots = [], [], []
+    pages: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    screenshots: list[dict[str, Any]] = []
+    recorded: dict[int, tuple[PageFacts, dict[str, Any]]] = {}
     for doc in documents:
         value = doc.value
         facts = PageFacts.of_record(value)
@@ -79,6 +85,7 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
                 "page_finished": now,
             }
         )
+        recorded[facts.input_index] = (facts, value)
         # The line as exported is the record: its fields beyond the formats do no harm.
         records.append({"batch_id": batch_id, "input_index": facts.input_index, "record": doc.text})
     if not pages:
@@ -95,6 +102,7 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
     updated = await db.execute(_PAGE_UPDATE, pages)
     if updated.rowcount == len(pages):
         await db.execute(insert(batch_records), records)
+        await emit(db, batch_id, (_page_event(*recorded[int(record["input_index"])]) for record in records))
         return
     # Some pages had their record already (a page fetched twice): keep the first of each.
     known = {
@@ -109,6 +117,16 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
     fresh = [record for record in records if record["input_index"] not in known]
     if fresh:
         await db.execute(insert(batch_records), fresh)
+        await emit(db, batch_id, (_page_event(*recorded[int(record["input_index"])]) for record in fresh))
+
+
+def _page_event(facts: PageFacts, record: dict[str, Any]) -> Event:
+    """A page's webhook event: its document, or for a failed page its URL and status code."""
+    if facts.status == RecordStatus.COMPLETED:
+        document = page_document(record, url=facts.url, status_code=facts.status_code, error=None)
+        return Event(PAGE, [document])
+    failed = {"metadata": {"sourceURL": facts.url, "statusCode": facts.status_code}}
+    return Event(PAGE, [failed], success=False, error=facts.error or facts.error_code or "failed")
 
 
 async def _add_discovered_pages(db: Connection, batch_id: str, pages: list[dict[str, Any]]) -> None:

@@ -57,6 +57,8 @@ from gateway.jobs.service import JobService
 from gateway.store import Store
 from gateway.store.moves import move
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
+from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.outbox import subscribe
 from node.secret_arguments import INPUTS_TOKEN
 from spiders_project.addresses import AddressPolicy
 from spiders_project.contract import Inputs
@@ -103,6 +105,8 @@ class BatchService:
         proxy: ProxyChoice | None = None,
         ignore_invalid: bool = True,
         idempotency_key: str | None = None,
+        webhook: WebhookTarget | None = None,
+        webhook_type: str = "batch_scrape",
     ) -> tuple[Batch, list[InvalidUrl]]:
         """Store and start a batch; returns it with the URLs that were refused."""
         pool = self._pool(urls, proxy)
@@ -123,6 +127,7 @@ class BatchService:
             screened.invalid,
             idempotency_key,
             credits=len(screened.accepted),
+            webhook=(webhook, webhook_type) if webhook else None,
         )
         if existing is not None:
             return existing, [_invalid(entry) for entry in existing.invalid_urls]
@@ -162,6 +167,8 @@ class BatchService:
         *,
         proxy: ProxyChoice | None = None,
         idempotency_key: str | None = None,
+        webhook: WebhookTarget | None = None,
+        webhook_type: str = "crawl",
     ) -> Batch:
         """Store and start a site crawl: one ``site`` spider discovers its pages from ``scope.url``.
 
@@ -177,7 +184,16 @@ class BatchService:
         await self._spider(SITE_SPIDER)
         batch_id = str(uuid.uuid4())
         existing = await self._insert(
-            key, batch_id, dialect, options, [], [], idempotency_key, credits=scope.page_limit, crawl=scope
+            key,
+            batch_id,
+            dialect,
+            options,
+            [],
+            [],
+            idempotency_key,
+            credits=scope.page_limit,
+            crawl=scope,
+            webhook=(webhook, webhook_type) if webhook else None,
         )
         if existing is not None:
             return existing
@@ -401,6 +417,7 @@ class BatchService:
         *,
         credits: int,
         crawl: CrawlScope | None = None,
+        webhook: tuple[WebhookTarget, str] | None = None,
     ) -> Batch | None:
         """Store the batch and hold its credits; returns the batch stored before under the same
         idempotency key instead, if another request got there first."""
@@ -445,6 +462,9 @@ class BatchService:
                             for index, url in accepted
                         ],
                     )
+                if webhook is not None:
+                    target, resource_type = webhook
+                    await subscribe(db, key.tenant_id, batch_id, resource_type, target)
         except IntegrityError:
             existing = await self._by_idempotency_key(key, idempotency_key or "")
             if existing is None:

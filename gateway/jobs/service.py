@@ -21,12 +21,15 @@ from gateway.accounts.keys import ApiKey
 from gateway.catalog.spiders import Spider, SpiderCatalog
 from gateway.clock import utc_now
 from gateway.errors import BadRequest, Conflict, NodeUnavailable, NotFound, PaymentRequired
+from gateway.jobs.events import ended_event
 from gateway.jobs.models import ItemPage, Job, JobStatus
 from gateway.jobs.queries import public_id_taken
 from gateway.nodes.pool import NodePool
 from gateway.nodes.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
 from gateway.store.tables import items, jobs
+from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.outbox import emit, subscribe, unsubscribe
 from node.secret_arguments import SECRET_ARGUMENTS
 
 log = logging.getLogger(__name__)
@@ -208,6 +211,7 @@ class JobService:
         job_id: str | None = None,
         batch_id: str | None = None,
         schedule_id: str | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> Job:
         """Record a pending job and put it in a node's queue (or leave it for the sync when none answers).
 
@@ -261,6 +265,8 @@ class JobService:
                     schedule_id=schedule_id,
                 )
             )
+            if webhook is not None:
+                await subscribe(db, key.tenant_id, job_id, "job", webhook, public_id=public_id)
         job = await self._load(job_id)
         if client is not None:
             try:
@@ -268,6 +274,7 @@ class JobService:
             except ScrapydError as exc:
                 async with self._store.write() as db:
                     await db.execute(delete(jobs).where(jobs.c.id == job_id))
+                    await unsubscribe(db, job_id)
                 await self._catalog.refresh_quietly(spider.project)
                 if "not found" in exc.message:
                     raise NotFound(f"Spider not found: {exc.message}") from exc
@@ -399,6 +406,15 @@ class JobService:
                 # Otherwise the node does not know it (yet): the sync settles it, or stops it if it shows up.
         async with self._store.write() as db:
             result = await db.execute(query.values(**values))
+            if result.rowcount == 1 and values.get("settled"):
+                cancelled = ended_event(
+                    JobStatus.CANCELLED,
+                    project=job.project,
+                    spider=job.spider_name,
+                    items_scraped=job.items_scraped,
+                    error=None,
+                )
+                await emit(db, job.id, [cancelled])
         if result.rowcount != 1:
             # The job ended, or was sent to a node, in the meantime: look again.
             return await self.cancel(key, job_id)

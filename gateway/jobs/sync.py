@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.clock import Clock, utc_now
+from gateway.jobs.events import ended_event, started_event
 from gateway.jobs.feeds import FeedIngest, PageRecordSink
 from gateway.jobs.models import JOB_MOVES, Job, JobStatus
 from gateway.jobs.service import JobService
@@ -27,6 +28,7 @@ from gateway.nodes.scrapyd import NodeJobs, NodeUnreachable, ScrapydClient, Scra
 from gateway.store import Store
 from gateway.store.moves import compare_and_set, move
 from gateway.store.tables import jobs
+from gateway.webhooks.outbox import emit
 from node.outcome import FAILED_CLOSE_REASONS, JobOutcome, parse_outcome
 
 log = logging.getLogger(__name__)
@@ -196,7 +198,8 @@ class JobSync:
             await self._update(job, started_at=now, pid=snapshot.running[job.id].pid)
             # Only a pending job becomes running: a cancel may have landed since this tick began.
             async with self._store.write() as db:
-                await move(db, jobs, job.id, JOB_MOVES, JobStatus.RUNNING, {"settled": False})
+                if await move(db, jobs, job.id, JOB_MOVES, JobStatus.RUNNING, {"settled": False}):
+                    await emit(db, job.id, [started_event(job.project, job.spider_name)])
         await self._feeds.ingest(client, job)
         if job.cancel_requested_at is None:
             await self._stop_if_over(job, now)
@@ -301,7 +304,13 @@ class JobSync:
             # Read again inside the transaction: a cancel may have come in since the tick began.
             row = (
                 await db.execute(
-                    select(jobs.c.cancel_requested_at, jobs.c.started_at, jobs.c.settled, jobs.c.error)
+                    select(
+                        jobs.c.cancel_requested_at,
+                        jobs.c.started_at,
+                        jobs.c.settled,
+                        jobs.c.error,
+                        jobs.c.items_scraped,
+                    )
                     .where(jobs.c.id == job.id)
                     .with_for_update()
                 )
@@ -311,7 +320,7 @@ class JobSync:
             status, error = _final_status(row.cancel_requested_at is not None, outcome, vanished)
             if status == JobStatus.CANCELLED:
                 error = row.error  # why the platform stopped it, if it did
-            await move(
+            moved = await move(
                 db,
                 jobs,
                 job.id,
@@ -325,6 +334,19 @@ class JobSync:
                 finished_at=now,
                 settled=True,
             )
+            if moved:
+                ended = ended_event(
+                    status,
+                    project=job.project,
+                    spider=job.spider_name,
+                    items_scraped=row.items_scraped,
+                    error=error,
+                )
+                ran = row.started_at is not None or outcome.process_ended
+                # A job that ran between two syncs was never seen running: its start comes first.
+                await emit(
+                    db, job.id, [started_event(job.project, job.spider_name), ended] if ran else [ended]
+                )
         log.info("job %s %s%s", job.id, status.value, f": {error}" if error else "")
 
     async def _update(

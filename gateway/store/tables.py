@@ -367,3 +367,72 @@ schedule_runs = Table(
     Index(None, "schedule_id", "fired_at"),
     Index(None, "outcome"),
 )
+
+# The key each tenant's webhooks are signed with (HMAC-SHA256 of the body), made on first use.
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Where a resource's events go (a batch's, a crawl's, a job's): what its client asked for.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    # The resource's id on the store (events are emitted by it) and the one its tenant knows.
+    Column("resource_id", String(64), nullable=False, unique=True),
+    Column("public_id", String(64), nullable=False),
+    # The event types' prefix ("batch_scrape", "crawl", "job") and the body's shape (firecrawl, platform).
+    Column("resource_type", String(32), nullable=False),
+    Column("dialect", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    # The events asked for (their names without the prefix); null: every one.
+    Column("events", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # When the resource's first event (started) and its last (its end) were emitted: nothing comes
+    # before the one or after the other.
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index(None, "tenant_id"),
+    Index(None, "ended_at"),
+)
+
+# The outbox: each event, written with the state change that caused it, and its delivery.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    # The order events were emitted in: a resource's are delivered in it.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    # The webhookId receivers drop duplicates by.
+    Column("id", String(36), nullable=False, unique=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column(
+        "subscription_id",
+        String(36),
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("resource_id", String(64), nullable=False),
+    # The event's name without its prefix (started, page, completed...) and its full type.
+    Column("event", String(32), nullable=False),
+    Column("type", String(64), nullable=False),
+    # The exact body that is signed and sent, every attempt the same.
+    Column("body", Text, nullable=False),
+    # pending, delivered or failed
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "subscription_id", "status", "seq"),
+    Index(None, "tenant_id", "resource_id", "seq"),
+)

@@ -13,6 +13,8 @@ from cssselect import ExpressionError, GenericTranslator, SelectorError
 from pydantic import AfterValidator, BaseModel, ConfigDict, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
+from gateway.headers import HOP_BY_HOP
+
 
 class Body(BaseModel):
     """A request body: JSON types as JSON has them (no "1" for 1), and keys beyond those listed,
@@ -88,25 +90,9 @@ CssSelectors = Annotated[
     _short_strings(MAX_SELECTORS, MAX_SELECTOR_LENGTH, "CSS selectors"),
 ]
 
-_HOP_BY_HOP = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
-
 
 def _request_headers(headers: dict[str, str]) -> dict[str, str]:
-    refused = sorted(name for name in headers if name.lower() in _HOP_BY_HOP)
+    refused = sorted(name for name in headers if name.lower() in HOP_BY_HOP)
     if refused:
         raise ValueError(f"may not include {', '.join(refused)}: these headers cannot be set")
     return dict(headers)

@@ -20,6 +20,7 @@ from gateway.api.models.fields import (
     Query,
     RequestHeaders,
 )
+from gateway.api.models.webhooks import Webhook
 
 PageStatusName = Literal["scraping", "completed", "failed", "cancelled"]
 FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")
@@ -91,6 +92,7 @@ class BatchScrapeBody(ScrapeOptions):
     # Entries that are not URLs are listed back as invalid (or refused, with ignoreInvalidURLs false).
     urls: list[Any] = Field(json_schema_extra={"items": {"type": "string"}, "minItems": 1, "maxItems": 1000})
     ignoreInvalidURLs: bool | None = None
+    webhook: Webhook | None = None
 
 
 class StartedBatchScrape(Model):
@@ -176,7 +178,7 @@ class CrawlBody(Body):
     regexOnFullURL: bool | None = None
     scrapeOptions: ScrapeOptions | None = None
     prompt: NotSupportedYet = None
-    webhook: NotSupportedYet = None
+    webhook: Webhook | None = None
     robotsUserAgent: NotSupportedYet = None
     zeroDataRetention: Annotated[bool | None, AfterValidator(_results_are_kept)] = None
 

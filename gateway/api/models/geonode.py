@@ -8,6 +8,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from gateway.api.models.common import Model
 from gateway.api.models.fields import Body, CountryCode, Query, RequestHeaders, css_selector_problem
+from gateway.api.models.webhooks import Webhook
 
 GeonodeFormat = Literal["markdown", "html", "screenshot"]
 GeonodeStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
@@ -46,6 +47,7 @@ class StartBatchBody(Body):
     wait_config: WaitConfig | None = None
     headers: RequestHeaders | None = None
     proxy: GeonodeProxy | None = None
+    webhook: Webhook | None = None
 
     @model_validator(mode="after")
     def _waits_in_a_browser(self) -> StartBatchBody:

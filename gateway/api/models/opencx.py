@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.models.common import Model
-from gateway.api.models.fields import Body, PathPatterns, Query
+from gateway.api.models.fields import Body, NotSupportedYet, PathPatterns, Query
 from gateway.datasources.changes import Change
 from gateway.datasources.service import CrawlStatus, DatasourceStatus
 from spiders_project.site_scope import MAX_PAGE_LIMIT
@@ -23,6 +23,7 @@ class DatasourceFields(Body):
     page_limit: int | None = Field(None, ge=1, le=MAX_PAGE_LIMIT)
     include_paths: PathPatterns | None = None
     exclude_paths: PathPatterns | None = None
+    webhook: NotSupportedYet = None
 
 
 def _website(url: str) -> str:

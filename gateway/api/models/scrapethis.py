@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from gateway.api.models.common import Model
 from gateway.api.models.fields import Body, Query
+from gateway.api.models.webhooks import Webhook
 from gateway.jobs.models import JobStatus
 
 
@@ -46,6 +47,7 @@ class StartJobBody(Body):
     spider_name: str | None = None
     project: str | None = None
     arguments: dict[str, Any] | None = Field(None, description="Spider arguments (-a name=value)")
+    webhook: Webhook | None = Field(None, description="job.started, job.finished, job.failed, job.cancelled")
 
     @model_validator(mode="after")
     def _names_a_spider(self) -> StartJobBody:

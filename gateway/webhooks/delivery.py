@@ -1,0 +1,359 @@
+"""Delivering the outbox: each event POSTed to its webhook, signed, until a 2xx or the last retry.
+
+A pass (``tick``) hands due events to delivery tasks and returns: a slow or dead receiver holds
+only its own events (at most ``per_host`` of them at once) and never the loop, the API or another
+tenant's deliveries. A resource's events go in order: a page event waits for the events before it
+that are not pages (``started``), and any other event for every event before it. An event stays
+pending until its 2xx is recorded, so a gateway that dies during a delivery sends it again after
+restart: at least once, with the same ``webhookId``.
+
+Connections obey the address policy where they are made (``GuardedNetwork``): the addresses a
+host resolves to are checked, and only a checked address is connected to. Redirects are not
+followed, and a response's body is read up to ``MAX_RESPONSE_BYTES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import typing
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpcore
+from sqlalchemy import delete, exists, func, or_, select, update
+
+from gateway.clock import utc_now
+from gateway.store import Store
+from gateway.store.tables import webhook_events, webhook_subscriptions
+from gateway.webhooks.models import PAGE, DeliveryStatus, Dialect
+from gateway.webhooks.screening import lookup
+from gateway.webhooks.secrets import WebhookSecrets, signature
+from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, normal_host
+
+log = logging.getLogger(__name__)
+
+# After the first attempt fails: about a day in all, then the event is marked failed.
+RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0)
+ATTEMPT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 4096
+USER_AGENT = "spider-platform-webhooks/1"
+KEEP_DELIVERED = timedelta(days=7)
+_SWEEP_EVERY = 60.0
+# Due events looked at per pass, each tenant's first ones first.
+CANDIDATES = 256
+
+
+class GuardedNetwork(httpcore.AsyncNetworkBackend):
+    """Connects only to addresses the policy allows, and only to the very address it checked."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+        self._network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        host = normal_host(host)
+        addresses = await lookup(host, port)
+        self._policy.check(host, port, addresses)
+        refused: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._network.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                refused = exc
+        assert refused is not None
+        raise refused
+
+    async def sleep(self, seconds: float) -> None:
+        await self._network.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class _Due:
+    seq: int
+    id: str
+    tenant_id: str
+    type: str
+    attempts: int
+    url: str
+    headers: dict[str, str]
+    dialect: Dialect
+
+    @property
+    def host(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.hostname}:{parts.port or default_port(parts.scheme)}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one POST went: delivered on a 2xx."""
+
+    status_code: int | None
+    error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookDelivery:
+    name = "webhook-delivery"
+
+    def __init__(
+        self,
+        store: Store,
+        secrets: WebhookSecrets,
+        policy: AddressPolicy,
+        *,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        attempt_seconds: float = ATTEMPT_SECONDS,
+        interval: float = 0.25,
+        max_in_flight: int = 64,
+        per_host: int = 4,
+        per_tenant: int = 16,
+    ) -> None:
+        self.interval = interval
+        self._store = store
+        self._secrets = secrets
+        self._retry_delays = tuple(retry_delays)
+        self._attempt_seconds = attempt_seconds
+        self._max_in_flight = max_in_flight
+        self._per_host = per_host
+        self._per_tenant = per_tenant
+        self._host_load: Counter[str] = Counter()
+        self._tenant_load: Counter[str] = Counter()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._swept_at = 0.0
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl.create_default_context(),
+            max_connections=max_in_flight,
+            keepalive_expiry=30.0,
+            network_backend=GuardedNetwork(policy),
+        )
+
+    async def tick(self) -> None:
+        if len(self._in_flight) < self._max_in_flight:
+            for event in await self._due(CANDIDATES):
+                if len(self._in_flight) >= self._max_in_flight:
+                    break
+                host, tenant = event.host, event.tenant_id
+                # A receiver, and a tenant, get their share and no more: the rest wait their turn.
+                if self._host_load[host] >= self._per_host or self._tenant_load[tenant] >= self._per_tenant:
+                    continue
+                self._host_load[host] += 1
+                self._tenant_load[tenant] += 1
+                task = asyncio.create_task(self._deliver(event), name=f"webhook {event.id}")
+                self._in_flight[event.id] = task
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._swept_at >= _SWEEP_EVERY:
+            self._swept_at = loop_time
+            await self._sweep()
+
+    async def close(self) -> None:
+        """Stop delivering: events under way stay pending and go again after a restart."""
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._pool.aclose()
+
+    async def _due(self, limit: int) -> list[_Due]:
+        """Due events, not under way, that no earlier event of theirs holds back: each tenant's
+        first before any tenant's second, so a tenant with many events never crowds out the others."""
+        events = webhook_events
+        earlier = webhook_events.alias("earlier")
+        # An earlier pending event of the same resource holds this one back: any, for an event
+        # that is not a page; one that is not a page, for a page.
+        held_back = exists().where(
+            earlier.c.subscription_id == events.c.subscription_id,
+            earlier.c.status == DeliveryStatus.PENDING.value,
+            earlier.c.seq < events.c.seq,
+            or_(events.c.event != PAGE, earlier.c.event != PAGE),
+        )
+        candidates = (
+            select(
+                events.c.seq,
+                events.c.id,
+                events.c.tenant_id,
+                events.c.type,
+                events.c.attempts,
+                webhook_subscriptions.c.url,
+                webhook_subscriptions.c.headers,
+                webhook_subscriptions.c.dialect,
+                func.row_number().over(partition_by=events.c.tenant_id, order_by=events.c.seq).label("turn"),
+            )
+            .join(webhook_subscriptions, webhook_subscriptions.c.id == events.c.subscription_id)
+            .where(
+                events.c.status == DeliveryStatus.PENDING.value,
+                events.c.next_attempt_at <= utc_now(),
+                events.c.id.not_in(list(self._in_flight)),
+                ~held_back,
+            )
+            .subquery()
+        )
+        query = select(candidates).order_by(candidates.c.turn, candidates.c.seq).limit(limit)
+        async with self._store.scan() as db:
+            rows = (await db.execute(query)).all()
+        return [
+            _Due(
+                row.seq,
+                row.id,
+                row.tenant_id,
+                row.type,
+                row.attempts,
+                row.url,
+                dict(row.headers or {}),
+                Dialect(row.dialect),
+            )
+            for row in rows
+        ]
+
+    async def _deliver(self, event: _Due) -> None:
+        try:
+            attempt = await self.post(event)
+            await self._record(event, attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook event %s: its delivery could not be recorded", event.id)
+        finally:
+            self._in_flight.pop(event.id, None)
+            for load, name in ((self._host_load, event.host), (self._tenant_load, event.tenant_id)):
+                load[name] -= 1
+                if load[name] <= 0:
+                    del load[name]
+
+    async def post(self, event: _Due) -> Attempt:
+        """One attempt: the event's body, signed, POSTed; never raises for what the receiver does."""
+        async with self._store.read() as db:
+            body_text = (
+                await db.execute(select(webhook_events.c.body).where(webhook_events.c.id == event.id))
+            ).scalar_one_or_none()
+        if body_text is None:
+            return Attempt(None, "the event is gone")
+        try:
+            return await self.send(event, body_text.encode())
+        except Exception as exc:
+            # Whatever went wrong counts as a failed attempt, so the event moves on to its retries.
+            log.warning("webhook event %s: the delivery failed: %r", event.id, exc)
+            return Attempt(None, f"the delivery failed ({type(exc).__name__})")
+
+    async def send(self, event: _Due, body: bytes) -> Attempt:
+        """POST ``body``, signed, to the event's webhook; what came of it."""
+        signed = signature(await self._secrets.of(event.tenant_id), body)
+        headers = [(name, value) for name, value in event.headers.items()]
+        headers += [
+            ("Content-Type", "application/json"),
+            ("User-Agent", USER_AGENT),
+            ("X-Webhook-Id", event.id),
+            ("X-Webhook-Event", event.type),
+            ("X-Webhook-Signature", signed),
+        ]
+        if event.dialect == Dialect.FIRECRAWL:
+            headers.append(("X-Firecrawl-Signature", signed))
+        seconds = self._attempt_seconds
+        timeouts = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+        try:
+            async with asyncio.timeout(seconds):
+                async with self._pool.stream(
+                    "POST", event.url, headers=headers, content=body, extensions={"timeout": timeouts}
+                ) as response:
+                    await _read_some(response)
+                    status = response.status
+        except TimeoutError:
+            return Attempt(None, f"no answer within {seconds:g} s")
+        except BlockedAddress as exc:
+            return Attempt(None, f"refused by the address policy: {exc}")
+        except httpcore.TimeoutException:
+            return Attempt(None, f"no answer within {seconds:g} s")
+        except httpcore.ConnectError:
+            return Attempt(None, "the connection was refused or failed")
+        except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
+            return Attempt(None, f"the receiver broke the exchange ({type(exc).__name__})")
+        except (httpcore.UnsupportedProtocol, httpcore.LocalProtocolError) as exc:
+            return Attempt(None, f"the url cannot be posted to ({type(exc).__name__})")
+        if 300 <= status < 400:
+            return Attempt(status, f"HTTP {status}: redirects are not followed")
+        if not 200 <= status < 300:
+            return Attempt(status, f"HTTP {status}")
+        return Attempt(status, None)
+
+    async def _record(self, event: _Due, attempt: Attempt) -> None:
+        now = utc_now()
+        attempts = event.attempts + 1
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_status_code": attempt.status_code,
+            "last_error": attempt.error,
+        }
+        if attempt.delivered:
+            values.update(status=DeliveryStatus.DELIVERED.value, delivered_at=now, next_attempt_at=None)
+        elif attempts > len(self._retry_delays):
+            values.update(status=DeliveryStatus.FAILED.value, next_attempt_at=None)
+            log.warning("webhook event %s (%s) failed for good: %s", event.id, event.type, attempt.error)
+        else:
+            values["next_attempt_at"] = _next_attempt(now, self._retry_delays[attempts - 1])
+        async with self._store.write() as db:
+            # Only the attempt this was: a retry asked for meanwhile starts over.
+            await db.execute(
+                update(webhook_events)
+                .where(
+                    webhook_events.c.id == event.id,
+                    webhook_events.c.status == DeliveryStatus.PENDING.value,
+                    webhook_events.c.attempts == event.attempts,
+                )
+                .values(**values)
+            )
+
+    async def _sweep(self) -> None:
+        """Delivered and failed events are kept for a week, for the deliveries list; a resource's
+        webhook (its headers may hold the receiver's credentials) as long after the resource ended."""
+        cutoff = utc_now() - KEEP_DELIVERED
+        async with self._store.write() as db:
+            await db.execute(
+                delete(webhook_events).where(
+                    webhook_events.c.status != DeliveryStatus.PENDING.value,
+                    webhook_events.c.created_at < cutoff,
+                )
+            )
+            pending = select(webhook_events.c.seq).where(
+                webhook_events.c.subscription_id == webhook_subscriptions.c.id,
+                webhook_events.c.status == DeliveryStatus.PENDING.value,
+            )
+            await db.execute(
+                delete(webhook_subscriptions).where(
+                    webhook_subscriptions.c.ended_at < cutoff, ~pending.exists()
+                )
+            )
+
+
+def _next_attempt(now: datetime, delay: float) -> datetime:
+    # Jitter spreads the retries of many events that failed together.
+    return now + timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+async def _read_some(response: httpcore.Response) -> None:
+    """Read at most MAX_RESPONSE_BYTES of the body; the rest is dropped with the connection."""
+    read = 0
+    async for chunk in response.aiter_stream():
+        read += len(chunk)
+        if read >= MAX_RESPONSE_BYTES:
+            break
