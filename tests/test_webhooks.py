@@ -198,6 +198,42 @@ def test_geonode_and_scrapeless_batches_take_webhooks_in_their_own_naming(
     assert "unknown events page" in refused.json()["error"]
 
 
+def test_a_datasource_webhook_tells_each_crawl_with_what_changed(
+    client: httpx.Client, site: QuotesSite, receivers: Receivers
+) -> None:
+    created = client.post(
+        "/crawl",
+        json={"url": site.url, "page_limit": 3, "webhook": {"url": receivers.url("ok", "datasource")}},
+    )
+    assert created.status_code == 201, created.text
+    datasource_id = created.json()["id"]
+    [first] = events_at(receivers, "ok", "datasource", 1)
+    assert first.event["type"] == "crawl.completed"
+    assert first.event["id"] == datasource_id
+    counts = ("total_pages", "new_pages", "updated_pages", "removed_pages", "unchanged_pages")
+
+    def crawl_counts(crawl_id: str) -> dict[str, int]:
+        crawl = client.get(f"/crawl/{datasource_id}/crawls/{crawl_id}").json()
+        return {name: crawl[name] for name in counts}
+
+    # The counts the crawl's read shows, in the event: the first crawl finds every page new.
+    assert {name: first.event["data"][name] for name in counts} == crawl_counts(
+        first.event["data"]["crawl_id"]
+    )
+    assert first.event["data"]["new_pages"] >= 1
+    assert first.event["data"]["removed_pages"] == 0
+
+    assert client.post(f"/crawl/{datasource_id}/crawls").status_code == 201
+    second = events_at(receivers, "ok", "datasource", 2)[1].event
+    assert second["type"] == "crawl.completed"
+    assert second["data"]["crawl_id"] != first.event["data"]["crawl_id"]
+    assert {name: second["data"][name] for name in counts} == crawl_counts(second["data"]["crawl_id"])
+    assert second["data"]["new_pages"] == 0
+    assert second["data"]["unchanged_pages"] == first.event["data"]["new_pages"]
+    changed = client.patch(f"/crawl/{datasource_id}", json={"webhook": receivers.url("ok", "x")})
+    assert changed.status_code == 400
+
+
 def test_a_job_webhook_tells_its_start_and_its_end_with_the_items_scraped(
     client: httpx.Client, receivers: Receivers
 ) -> None:
@@ -423,6 +459,7 @@ def test_the_connect_time_check_refuses_an_address_the_submission_check_let_thro
                     "tenant",
                     "job.finished",
                     0,
+                    "subscription",
                     f"http://localhost:{canary_port}/ok/x",
                     {},
                     Dialect.PLATFORM,

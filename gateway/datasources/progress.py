@@ -27,6 +27,7 @@ from gateway.datasources.service import (
     DatasourceService,
     DatasourceStatus,
     count_values,
+    emit_crawl_end,
     open_crawl_id,
 )
 from gateway.errors import Conflict, GatewayError
@@ -163,6 +164,7 @@ class DatasourceProgress:
                 .where(datasource_crawls.c.id == crawl_id)
                 .values(started_at=func.coalesce(datasource_crawls.c.started_at, batch.started_at), **values)
             )
+            await emit_crawl_end(db, crawl_id)
         log.info("datasource %s: crawl %s %s", crawl.datasource_id, crawl_id, values["status"])
 
     async def _mark_scraping(self, crawl_id: str) -> None:

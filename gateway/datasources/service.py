@@ -35,6 +35,8 @@ from gateway.store.tables import (
     datasource_pages,
     datasources,
 )
+from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.outbox import Event, emit, subscribe, unsubscribe
 from spiders_project.pages import PageOptions
 from spiders_project.site_scope import CrawlScope
 
@@ -206,7 +208,12 @@ class DatasourceService:
         self._min_interval_hours = min_interval_hours
 
     async def create(
-        self, key: ApiKey, settings: DatasourceSettings, *, start_crawl: bool = True
+        self,
+        key: ApiKey,
+        settings: DatasourceSettings,
+        *,
+        start_crawl: bool = True,
+        webhook: WebhookTarget | None = None,
     ) -> tuple[Datasource, Crawl | None]:
         """Register a website; its first crawl starts now unless told otherwise."""
         if not settings.url:
@@ -235,6 +242,8 @@ class DatasourceService:
                     updated_at=now,
                 )
             )
+            if webhook is not None:
+                await subscribe(db, key.tenant_id, datasource_id, "crawl", webhook)
         crawl = await self.start_crawl(key, datasource_id) if start_crawl else None
         return await self.get(key, datasource_id), crawl
 
@@ -299,6 +308,7 @@ class DatasourceService:
         finished = [crawl.batch_id for crawl in crawls if crawl.batch_id and not crawl.open]
         async with self._store.write() as db:
             await db.execute(delete(datasources).where(datasources.c.id == datasource.id))
+            await unsubscribe(db, datasource.id)
             if finished:
                 # Their records are the datasource's pages too. A cancelled crawl's go when it expires.
                 await delete_batches(db, finished)
@@ -517,7 +527,7 @@ class DatasourceService:
                 "completed_pages": live.completed_pages,
             }
         async with self._store.write() as db:
-            await db.execute(
+            ended = await db.execute(
                 update(datasource_crawls)
                 .where(
                     datasource_crawls.c.id == crawl_id,
@@ -525,6 +535,8 @@ class DatasourceService:
                 )
                 .values(**values)
             )
+            if ended.rowcount == 1:
+                await emit_crawl_end(db, crawl_id)
 
     async def _cancel_batch(self, key: ApiKey, batch_id: str) -> None:
         with contextlib.suppress(Conflict, NotFound):
@@ -560,6 +572,29 @@ async def open_crawl_id(db: Connection, datasource_id: str) -> str | None:
         )
     ).scalar_one_or_none()
     return found
+
+
+async def emit_crawl_end(db: Connection, crawl_id: str) -> None:
+    """The datasource's webhook event of a crawl that just ended: ``crawl.completed`` with what
+    changed, ``crawl.failed`` with why, or ``crawl.cancelled``."""
+    row = (await db.execute(select(datasource_crawls).where(datasource_crawls.c.id == crawl_id))).one()
+    status = CrawlStatus(row.status)
+    data = {
+        "datasource_id": row.datasource_id,
+        "crawl_id": row.id,
+        "status": status.value,
+        "total_pages": row.total_pages,
+        "new_pages": row.new_pages,
+        "updated_pages": row.updated_pages,
+        "removed_pages": row.removed_pages,
+        "unchanged_pages": row.unchanged_pages,
+    }
+    if status == CrawlStatus.COMPLETED:
+        event = Event("completed", data)
+    else:
+        name = "cancelled" if status == CrawlStatus.CANCELLED else "failed"
+        event = Event(name, data, success=False, error=row.error_message or status.value)
+    await emit(db, row.datasource_id, [event], lifecycle=False)
 
 
 def count_values(counts: ChangeCounts) -> dict[str, int]:

@@ -434,5 +434,6 @@ webhook_events = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "status", "next_attempt_at"),
     Index(None, "subscription_id", "status", "seq"),
+    Index(None, "subscription_id", "status", "event", "seq"),
     Index(None, "tenant_id", "resource_id", "seq"),
 )

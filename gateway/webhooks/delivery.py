@@ -24,15 +24,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, update
 
 from gateway.clock import utc_now
 from gateway.store import Store
 from gateway.store.tables import webhook_events, webhook_subscriptions
-from gateway.webhooks.models import PAGE, DeliveryStatus, Dialect
+from gateway.webhooks.models import PAGE, STARTED, DeliveryStatus, Dialect
 from gateway.webhooks.screening import lookup
 from gateway.webhooks.secrets import WebhookSecrets, signature
 from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, normal_host
@@ -46,8 +47,53 @@ MAX_RESPONSE_BYTES = 4096
 USER_AGENT = "spider-platform-webhooks/1"
 KEEP_DELIVERED = timedelta(days=7)
 _SWEEP_EVERY = 60.0
-# Due events looked at per pass, each tenant's first ones first.
-CANDIDATES = 256
+_GATHER_SECONDS = 0.01
+
+
+def _due_events() -> Select[Any]:
+    """The statement of WebhookDelivery._due, built once (it runs after every delivery)."""
+    events = webhook_events
+    earlier = webhook_events.alias("earlier")
+    # An earlier pending event of the same resource holds this one back: any, for an event that
+    # is not a page; its started event, for a page (nothing else comes before pages, and nothing
+    # after the end). Each is one probe of an index.
+    earlier_pending = (
+        earlier.c.subscription_id == events.c.subscription_id,
+        earlier.c.status == DeliveryStatus.PENDING.value,
+        earlier.c.seq < events.c.seq,
+    )
+    held_back = or_(
+        and_(events.c.event == PAGE, exists().where(*earlier_pending, earlier.c.event == STARTED)),
+        and_(events.c.event != PAGE, exists().where(*earlier_pending)),
+    )
+    candidates = (
+        select(
+            events.c.seq,
+            events.c.id,
+            events.c.tenant_id,
+            events.c.type,
+            events.c.attempts,
+            events.c.subscription_id,
+            webhook_subscriptions.c.url,
+            webhook_subscriptions.c.headers,
+            webhook_subscriptions.c.dialect,
+            func.row_number().over(partition_by=events.c.tenant_id, order_by=events.c.seq).label("turn"),
+        )
+        .join(webhook_subscriptions, webhook_subscriptions.c.id == events.c.subscription_id)
+        .where(
+            events.c.status == DeliveryStatus.PENDING.value,
+            events.c.next_attempt_at <= bindparam("now"),
+            events.c.id.not_in(bindparam("in_flight", expanding=True)),
+            events.c.subscription_id.not_in(bindparam("skipped", expanding=True)),
+            events.c.tenant_id.not_in(bindparam("full_tenants", expanding=True)),
+            ~held_back,
+        )
+        .subquery()
+    )
+    return select(candidates).order_by(candidates.c.turn, candidates.c.seq).limit(bindparam("limit"))
+
+
+_DUE = _due_events()
 
 
 class GuardedNetwork(httpcore.AsyncNetworkBackend):
@@ -90,6 +136,7 @@ class _Due:
     tenant_id: str
     type: str
     attempts: int
+    subscription_id: str
     url: str
     headers: dict[str, str]
     dialect: Dialect
@@ -138,7 +185,9 @@ class WebhookDelivery:
         self._per_tenant = per_tenant
         self._host_load: Counter[str] = Counter()
         self._tenant_load: Counter[str] = Counter()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Events under way (posting, or posted and not yet recorded), by id.
+        self._in_flight: dict[str, tuple[_Due, asyncio.Task[Attempt]]] = {}
+        self._subscriptions_of: dict[str, set[str]] = {}
         self._swept_at = 0.0
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl.create_default_context(),
@@ -148,70 +197,104 @@ class WebhookDelivery:
         )
 
     async def tick(self) -> None:
-        if len(self._in_flight) < self._max_in_flight:
-            for event in await self._due(CANDIDATES):
-                if len(self._in_flight) >= self._max_in_flight:
-                    break
-                host, tenant = event.host, event.tenant_id
-                # A receiver, and a tenant, get their share and no more: the rest wait their turn.
-                if self._host_load[host] >= self._per_host or self._tenant_load[tenant] >= self._per_tenant:
-                    continue
-                self._host_load[host] += 1
-                self._tenant_load[tenant] += 1
-                task = asyncio.create_task(self._deliver(event), name=f"webhook {event.id}")
-                self._in_flight[event.id] = task
-        loop_time = asyncio.get_running_loop().time()
-        if loop_time - self._swept_at >= _SWEEP_EVERY:
-            self._swept_at = loop_time
+        """Hand due events to delivery tasks, and more as tasks end, for one interval at most: a
+        receiver that answers at once gets its next event at once, not a pass later. What the
+        ended tasks found is recorded together, in one transaction."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.interval
+        while True:
+            await self._record_ended()
+            await self._launch()
+            left = deadline - loop.time()
+            if not self._in_flight or left <= 0:
+                break
+            tasks = [task for _, task in self._in_flight.values()]
+            done, pending = await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            if pending:
+                # The others posted at about the same time: record them with it, in one transaction.
+                await asyncio.wait(pending, timeout=_GATHER_SECONDS)
+        if loop.time() - self._swept_at >= _SWEEP_EVERY:
+            self._swept_at = loop.time()
             await self._sweep()
 
+    async def _launch(self) -> None:
+        room = self._max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return
+        # Receivers and tenants that have their share under way are not even looked at.
+        full_hosts = {host for host, load in self._host_load.items() if load >= self._per_host}
+        full_tenants = [tenant for tenant, load in self._tenant_load.items() if load >= self._per_tenant]
+        skipped = [sub for host in full_hosts for sub in self._subscriptions_of.get(host, ())]
+        for event in await self._due(room + 8, skipped, full_tenants):
+            if len(self._in_flight) >= self._max_in_flight:
+                break
+            host, tenant = event.host, event.tenant_id
+            self._subscriptions_of.setdefault(host, set()).add(event.subscription_id)
+            # A receiver, and a tenant, get their share and no more: the rest wait their turn.
+            if self._host_load[host] >= self._per_host or self._tenant_load[tenant] >= self._per_tenant:
+                continue
+            self._host_load[host] += 1
+            self._tenant_load[tenant] += 1
+            task = asyncio.create_task(self.post(event), name=f"webhook {event.id}")
+            self._in_flight[event.id] = (event, task)
+
+    async def _record_ended(self) -> None:
+        """Record the attempts that ended; until then their events stay under way (never handed
+        out twice)."""
+        ended = [(event, task) for event, task in self._in_flight.values() if task.done()]
+        if not ended:
+            return
+        attempts = []
+        for event, task in ended:
+            if task.cancelled():
+                continue
+            failure = task.exception()
+            if failure is not None:
+                log.error("webhook event %s: its attempt failed unexpectedly: %r", event.id, failure)
+                attempts.append((event, Attempt(None, "the delivery failed unexpectedly")))
+            else:
+                attempts.append((event, task.result()))
+        try:
+            await self._record(attempts)
+        finally:
+            for event, _ in ended:
+                del self._in_flight[event.id]
+                self._subscriptions_of.get(event.host, set()).discard(event.subscription_id)
+                for load, name in ((self._host_load, event.host), (self._tenant_load, event.tenant_id)):
+                    load[name] -= 1
+                    if load[name] <= 0:
+                        del load[name]
+                if not self._subscriptions_of.get(event.host, True):
+                    del self._subscriptions_of[event.host]
+
     async def close(self) -> None:
-        """Stop delivering: events under way stay pending and go again after a restart."""
-        tasks = list(self._in_flight.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        """Stop delivering: what ended is recorded; events under way stay pending and go again
+        after a restart."""
+        for _, task in self._in_flight.values():
+            if not task.done():
+                task.cancel()
+        for _, task in list(self._in_flight.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):
+            await self._record_ended()
         await self._pool.aclose()
 
-    async def _due(self, limit: int) -> list[_Due]:
+    async def _due(self, limit: int, skipped: list[str], full_tenants: list[str]) -> list[_Due]:
         """Due events, not under way, that no earlier event of theirs holds back: each tenant's
         first before any tenant's second, so a tenant with many events never crowds out the others."""
-        events = webhook_events
-        earlier = webhook_events.alias("earlier")
-        # An earlier pending event of the same resource holds this one back: any, for an event
-        # that is not a page; one that is not a page, for a page.
-        held_back = exists().where(
-            earlier.c.subscription_id == events.c.subscription_id,
-            earlier.c.status == DeliveryStatus.PENDING.value,
-            earlier.c.seq < events.c.seq,
-            or_(events.c.event != PAGE, earlier.c.event != PAGE),
-        )
-        candidates = (
-            select(
-                events.c.seq,
-                events.c.id,
-                events.c.tenant_id,
-                events.c.type,
-                events.c.attempts,
-                webhook_subscriptions.c.url,
-                webhook_subscriptions.c.headers,
-                webhook_subscriptions.c.dialect,
-                func.row_number().over(partition_by=events.c.tenant_id, order_by=events.c.seq).label("turn"),
-            )
-            .join(webhook_subscriptions, webhook_subscriptions.c.id == events.c.subscription_id)
-            .where(
-                events.c.status == DeliveryStatus.PENDING.value,
-                events.c.next_attempt_at <= utc_now(),
-                events.c.id.not_in(list(self._in_flight)),
-                ~held_back,
-            )
-            .subquery()
-        )
-        query = select(candidates).order_by(candidates.c.turn, candidates.c.seq).limit(limit)
+        query = _DUE
+        parameters = {
+            "now": utc_now(),
+            "in_flight": list(self._in_flight),
+            "skipped": skipped,
+            "full_tenants": full_tenants,
+            "limit": limit,
+        }
         async with self._store.scan() as db:
-            rows = (await db.execute(query)).all()
+            rows = (await db.execute(query, parameters)).all()
         return [
             _Due(
                 row.seq,
@@ -219,27 +302,13 @@ class WebhookDelivery:
                 row.tenant_id,
                 row.type,
                 row.attempts,
+                row.subscription_id,
                 row.url,
                 dict(row.headers or {}),
                 Dialect(row.dialect),
             )
             for row in rows
         ]
-
-    async def _deliver(self, event: _Due) -> None:
-        try:
-            attempt = await self.post(event)
-            await self._record(event, attempt)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("webhook event %s: its delivery could not be recorded", event.id)
-        finally:
-            self._in_flight.pop(event.id, None)
-            for load, name in ((self._host_load, event.host), (self._tenant_load, event.tenant_id)):
-                load[name] -= 1
-                if load[name] <= 0:
-                    del load[name]
 
     async def post(self, event: _Due) -> Attempt:
         """One attempt: the event's body, signed, POSTed; never raises for what the receiver does."""
@@ -296,8 +365,24 @@ class WebhookDelivery:
             return Attempt(status, f"HTTP {status}")
         return Attempt(status, None)
 
-    async def _record(self, event: _Due, attempt: Attempt) -> None:
+    async def _record(self, attempts: list[tuple[_Due, Attempt]]) -> None:
+        if not attempts:
+            return
         now = utc_now()
+        async with self._store.write() as db:
+            for event, attempt in attempts:
+                # Only the attempt this was: a retry asked for meanwhile starts over.
+                await db.execute(
+                    update(webhook_events)
+                    .where(
+                        webhook_events.c.id == event.id,
+                        webhook_events.c.status == DeliveryStatus.PENDING.value,
+                        webhook_events.c.attempts == event.attempts,
+                    )
+                    .values(**self._outcome(event, attempt, now))
+                )
+
+    def _outcome(self, event: _Due, attempt: Attempt, now: datetime) -> dict[str, object]:
         attempts = event.attempts + 1
         values: dict[str, object] = {
             "attempts": attempts,
@@ -311,17 +396,7 @@ class WebhookDelivery:
             log.warning("webhook event %s (%s) failed for good: %s", event.id, event.type, attempt.error)
         else:
             values["next_attempt_at"] = _next_attempt(now, self._retry_delays[attempts - 1])
-        async with self._store.write() as db:
-            # Only the attempt this was: a retry asked for meanwhile starts over.
-            await db.execute(
-                update(webhook_events)
-                .where(
-                    webhook_events.c.id == event.id,
-                    webhook_events.c.status == DeliveryStatus.PENDING.value,
-                    webhook_events.c.attempts == event.attempts,
-                )
-                .values(**values)
-            )
+        return values
 
     async def _sweep(self) -> None:
         """Delivered and failed events are kept for a week, for the deliveries list; a resource's

@@ -96,16 +96,24 @@ async def subscription_of(db: Connection, resource_id: str) -> Subscription | No
     )
 
 
-async def emit(db: Connection, resource_id: str, events: Iterable[Event]) -> int:
+async def emit(db: Connection, resource_id: str, events: Iterable[Event], *, lifecycle: bool = True) -> int:
     """Write the resource's events that its webhook asked for (none without a webhook); how many.
 
     A resource's events begin with one ``started`` (made here, with no data, if a page comes first),
     unless it ended without starting (cancelled while queued), and end with its first end event;
-    anything after that end is dropped (the late record of a page of a cancelled batch)."""
+    anything after that end is dropped (the late record of a page of a cancelled batch). A resource
+    whose events recur (a datasource's crawls: ``lifecycle`` False) has no start or end of its own."""
     subscription = await subscription_of(db, resource_id)
     if subscription is None or subscription.ended:
         return 0
     now = utc_now()
+    if not lifecycle:
+        recurring: list[dict[str, Any]] = []
+        for event in events:
+            _add(recurring, subscription, event, now)
+        if recurring:
+            await db.execute(insert(webhook_events), recurring)
+        return len(recurring)
     rows: list[dict[str, Any]] = []
     started, ended = subscription.started, False
     for event in events:

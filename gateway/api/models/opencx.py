@@ -9,6 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.models.common import Model
 from gateway.api.models.fields import Body, NotSupportedYet, PathPatterns, Query
+from gateway.api.models.webhooks import Webhook
 from gateway.datasources.changes import Change
 from gateway.datasources.service import CrawlStatus, DatasourceStatus
 from spiders_project.site_scope import MAX_PAGE_LIMIT
@@ -23,7 +24,6 @@ class DatasourceFields(Body):
     page_limit: int | None = Field(None, ge=1, le=MAX_PAGE_LIMIT)
     include_paths: PathPatterns | None = None
     exclude_paths: PathPatterns | None = None
-    webhook: NotSupportedYet = None
 
 
 def _website(url: str) -> str:
@@ -35,6 +35,7 @@ def _website(url: str) -> str:
 class NewDatasource(DatasourceFields):
     url: Annotated[str, AfterValidator(_website)] = Field(description="The website to crawl")
     auto_start_crawl: bool = True
+    webhook: Webhook | None = Field(None, description="crawl.completed (with what changed), crawl.failed")
 
 
 def _unchangeable(url: Any) -> None:
@@ -44,6 +45,7 @@ def _unchangeable(url: Any) -> None:
 
 class DatasourceChange(DatasourceFields):
     url: SkipJsonSchema[Annotated[Any, AfterValidator(_unchangeable)]] = None
+    webhook: NotSupportedYet = None
 
 
 class Datasource(Model):

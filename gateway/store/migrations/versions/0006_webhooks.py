@@ -86,6 +86,11 @@ def upgrade() -> None:
         ["subscription_id", "status", "seq"],
     )
     op.create_index(
+        op.f("ix_webhook_events_subscription_id_status_event_seq"),
+        "webhook_events",
+        ["subscription_id", "status", "event", "seq"],
+    )
+    op.create_index(
         op.f("ix_webhook_events_tenant_id_resource_id_seq"),
         "webhook_events",
         ["tenant_id", "resource_id", "seq"],
