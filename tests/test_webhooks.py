@@ -5,6 +5,7 @@ before it delivered; no webhook reaches an address the policy forbids."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -394,6 +395,36 @@ def test_a_webhook_to_a_forbidden_address_is_refused_at_submission_and_never_sen
         assert canary.all_received() == []
     # Nothing was stored for the refused requests.
     assert deliveries(client, resource_id="none") == []
+
+
+def test_a_schedule_takes_no_webhook_it_would_not_send(client: httpx.Client, site: QuotesSite) -> None:
+    schedule = {"name": "nightly", "cron": "0 3 * * *"}
+    for body in (
+        {**schedule, "batch": {"urls": [site.url], "webhook": "https://example.com/hook"}},
+        {**schedule, "spider_name": "ticker", "webhook": "https://example.com/hook"},
+    ):
+        refused = client.post("/api/v1/schedules", json=body)
+        assert refused.status_code == 400, refused.text
+    assert client.get("/api/v1/schedules").json() == []
+
+
+def test_a_webhook_never_leads_to_the_platforms_proxies_even_on_an_allowed_address(
+    tmp_path: Path, node: ScrapydNode, site: QuotesSite
+) -> None:
+    with Receivers() as proxy:  # stands where an operator's proxy pool listens, on an allowed address
+        pools = [{"name": "pool", "urls": [f"http://user:secret@127.0.0.1:{proxy.port}"]}]
+        env = {**webhook_env(site, proxy.port), "GATEWAY_PROXY_POOLS": json.dumps(pools)}
+        gateway = Gateway(tmp_path / "gateway", node, env=env).start()
+        try:
+            with gateway.client(gateway.create_key("user")) as client:
+                refused = client.post(
+                    "/v2/batch/scrape", json={"urls": [site.url], "webhook": proxy.url("ok", "proxy")}
+                )
+                assert refused.status_code == 400, refused.text
+                assert "platform's own service" in refused.json()["error"]
+        finally:
+            gateway.stop()
+        assert proxy.all_received() == []
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
 """Delivering the outbox: each event POSTed to its webhook, signed, until a 2xx or the last retry.
 
-A pass (``tick``) hands due events to delivery tasks and returns: a slow or dead receiver holds
-only its own events (at most ``per_host`` of them at once) and never the loop, the API or another
-tenant's deliveries. A resource's events go in order: a page event waits for the events before it
-that are not pages (``started``), and any other event for every event before it. An event stays
-pending until its 2xx is recorded, so a gateway that dies during a delivery sends it again after
+A pass (``tick``) hands due events to delivery tasks, and more as tasks end, for one interval at
+most; it never waits on a receiver beyond that. A slow or dead receiver holds only its own events
+(at most ``per_host`` of them at once, ``per_tenant`` of its tenant's) and never the loop, the API
+or another tenant's deliveries. A resource's events go in order: a page event waits for the
+resource's ``started``, and any other event for every event before it. An event stays pending
+until its outcome is recorded, so a gateway that dies during a delivery sends it again after
 restart: at least once, with the same ``webhookId``.
 
 Connections obey the address policy where they are made (``GuardedNetwork``): the addresses a
