@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from gateway.accounts.keys import ApiKey, ApiKeys
-from gateway.api.schedules import schedule_spec
+from gateway.api.schedules import batch_request
 from gateway.app import api_document, create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import GatewayError, NotFound
@@ -284,7 +284,7 @@ def _schedules_create(settings: Settings, args: argparse.Namespace) -> None:
             body = json.loads(args.batch.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise GatewayError(f"cannot read the batch from {args.batch}: {exc}") from exc
-        batch = schedule_spec({"batch": body}).batch
+        batch = batch_request(body)
     spec = ScheduleSpec(
         name=args.name,
         cron=args.cron,

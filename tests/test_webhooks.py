@@ -397,15 +397,183 @@ def test_a_webhook_to_a_forbidden_address_is_refused_at_submission_and_never_sen
     assert deliveries(client, resource_id="none") == []
 
 
-def test_a_schedule_takes_no_webhook_it_would_not_send(client: httpx.Client, site: QuotesSite) -> None:
+def test_a_schedules_webhook_is_checked_like_any_other_and_refused_whole(
+    client: httpx.Client, site: QuotesSite
+) -> None:
     schedule = {"name": "nightly", "cron": "0 3 * * *"}
-    for body in (
-        {**schedule, "batch": {"urls": [site.url], "webhook": "https://example.com/hook"}},
-        {**schedule, "spider_name": "ticker", "webhook": "https://example.com/hook"},
-    ):
-        refused = client.post("/api/v1/schedules", json=body)
-        assert refused.status_code == 400, refused.text
-    assert client.get("/api/v1/schedules").json() == []
+    spider = {**schedule, "spider_name": "ticker"}
+    with Receivers() as canary:  # on loopback, on a port no operator allowed
+        for body in (
+            # A batch's webhook is the schedule's, naming batch_scrape events.
+            {**schedule, "batch": {"urls": [site.url], "webhook": canary.url("ok", "canary")}},
+            {**spider, "webhook": {"url": canary.url("ok", "canary")}},
+            {**spider, "webhook": "http://169.254.169.254/latest/meta-data/"},
+            # Events of another target than the schedule's, and events nobody knows.
+            {**spider, "webhook": {"url": "https://example.com/hook", "events": ["batch_scrape.page"]}},
+            {**spider, "webhook": {"url": "https://example.com/hook", "events": ["run.exploded"]}},
+            {**spider, "webhook": {"url": "https://example.com/hook", "events": []}},
+        ):
+            refused = client.post("/api/v1/schedules", json=body)
+            assert refused.status_code == 400, refused.text
+            assert "webhook" in refused.json()["error"]
+        assert client.get("/api/v1/schedules").json() == []
+
+        created = client.post("/api/v1/schedules", json=spider)
+        assert created.status_code == 201, created.text
+        changed = client.patch(
+            f"/api/v1/schedules/{created.json()['id']}", json={"webhook": canary.url("ok", "canary")}
+        )
+        assert changed.status_code == 400, changed.text
+        assert client.get(f"/api/v1/schedules/{created.json()['id']}").json()["webhook"] is None
+        assert client.delete(f"/api/v1/schedules/{created.json()['id']}").status_code == 200
+        assert canary.all_received() == []
+
+
+def test_a_schedules_webhook_tells_its_runs_and_the_events_it_names_of_their_jobs(
+    client: httpx.Client, receivers: Receivers
+) -> None:
+    created = client.post(
+        "/api/v1/schedules",
+        json={
+            "name": "ticks",
+            "cron": "0 3 * * *",
+            "spider_name": "ticker",
+            "arguments": {"count": 2, "interval": 0},
+            "webhook": {
+                "url": receivers.url("ok", "schedule-job"),
+                "events": ["run.started", "job.started", "job.finished"],
+                "headers": {"Authorization": "Bearer schedule-receiver-token"},
+                "metadata": {"team": "data"},
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    schedule = created.json()
+    assert schedule["webhook"] == {
+        "url": receivers.url("ok", "schedule-job"),
+        "events": ["job.finished", "job.started", "run.started"],
+        "metadata": {"team": "data"},
+        "header_names": ["Authorization"],
+    }
+    # The receiver's credentials are sent, never shown.
+    for read in (f"/api/v1/schedules/{schedule['id']}", "/api/v1/schedules"):
+        assert "schedule-receiver-token" not in client.get(read).text
+
+    run = client.post(f"/api/v1/schedules/{schedule['id']}/run").json()
+    job_id = run["job_id"]
+    wait_for_status(client, job_id, "finished")
+    received = events_at(receivers, "ok", "schedule-job", 3)
+    by_type = {entry.event["type"]: entry for entry in received}
+    assert sorted(by_type) == ["job.finished", "job.started", "schedule.run.started"]
+    secret = secret_of(client)
+    for entry in received:
+        assert entry.signed_with(secret)
+        assert entry.headers["authorization"] == "Bearer schedule-receiver-token"
+        assert entry.event["metadata"] == {"team": "data"}
+    started = by_type["schedule.run.started"].event
+    assert started["id"] == schedule["id"]
+    assert started["data"]["schedule_id"] == schedule["id"]
+    assert started["data"]["run"]["id"] == run["id"]
+    assert started["data"]["run"]["job_id"] == job_id
+    assert started["data"]["run"]["trigger"] == "manual"
+    finished = by_type["job.finished"].event
+    assert finished["id"] == job_id
+    assert finished["data"]["items_scraped"] == 2
+
+    # Without its webhook, the schedule's next run and its job tell no one.
+    removed = client.patch(f"/api/v1/schedules/{schedule['id']}", json={"webhook": None})
+    assert removed.json()["webhook"] is None
+    quiet_job = client.post(f"/api/v1/schedules/{schedule['id']}/run").json()["job_id"]
+    wait_for_status(client, quiet_job, "finished")
+    assert deliveries(client, resource_id=quiet_job) == []
+    assert deliveries(client, resource_id=schedule["id"]) == []
+    assert len(receivers.received("ok", "schedule-job")) == 3
+
+
+def test_a_datasource_schedules_webhook_tells_skipped_and_failed_runs_and_its_own_crawls(
+    client: httpx.Client, site: QuotesSite, receivers: Receivers
+) -> None:
+    datasource = client.post(
+        "/crawl",
+        json={"url": f"{site.url}_slow?seconds=3", "page_limit": 1, "auto_start_crawl": False},
+    ).json()
+    created = client.post(
+        "/api/v1/schedules",
+        json={
+            "name": "recrawl",
+            "cron": "@weekly",
+            "datasource_id": datasource["id"],
+            "webhook": {
+                "url": receivers.url("ok", "schedule-datasource"),
+                "events": ["run.failed", "run.skipped", "crawl.completed"],
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    schedule_id = created.json()["id"]
+
+    # A crawl started by hand is under way: the schedule's run is skipped, and says so.
+    by_hand = client.post(f"/crawl/{datasource['id']}/crawls").json()["id"]
+    skipped = client.post(f"/api/v1/schedules/{schedule_id}/run").json()
+    assert skipped["outcome"] == "skipped", skipped
+    [told] = events_at(receivers, "ok", "schedule-datasource", 1)
+    assert told.event["type"] == "schedule.run.skipped"
+    assert told.event["success"] is False
+    assert "already under way" in told.event["error"]
+    assert told.event["data"]["run"]["id"] == skipped["id"]
+    assert told.event["data"]["run"]["outcome"] == "skipped"
+
+    def crawl_ended(crawl_id: str) -> dict[str, Any] | None:
+        crawl: dict[str, Any] = client.get(f"/crawl/{datasource['id']}/crawls/{crawl_id}").json()
+        return crawl if crawl["status"] in ("completed", "failed") else None
+
+    wait_until(lambda: crawl_ended(by_hand), timeout=90, what="the crawl started by hand")
+    # The schedule's own crawl is told; the one started by hand was not.
+    crawl_id = client.post(f"/api/v1/schedules/{schedule_id}/run").json()["crawl_id"]
+    wait_until(lambda: crawl_ended(crawl_id), timeout=90, what="the scheduled crawl")
+    completed = events_at(receivers, "ok", "schedule-datasource", 2)[1].event
+    assert completed["type"] == "crawl.completed"
+    assert completed["data"]["crawl_id"] == crawl_id
+
+    # The datasource gone, the run fails, disables the schedule and tells why.
+    assert client.delete(f"/crawl/{datasource['id']}").status_code in (200, 204)
+    failed = client.post(f"/api/v1/schedules/{schedule_id}/run").json()
+    assert failed["outcome"] == "failed"
+    told_failed = events_at(receivers, "ok", "schedule-datasource", 3)[2].event
+    assert told_failed["type"] == "schedule.run.failed"
+    assert "the schedule was disabled" in told_failed["error"]
+    assert len(receivers.received("ok", "schedule-datasource")) == 3
+
+
+def test_a_batch_schedules_webhook_gets_its_batches_pages_signed_as_firecrawl_signs(
+    client: httpx.Client, site: QuotesSite, receivers: Receivers
+) -> None:
+    created = client.post(
+        "/api/v1/schedules",
+        json={
+            "name": "pages",
+            "cron": "0 3 * * *",
+            "batch": {"urls": [site.url, f"{site.url}page/2/"], "formats": ["markdown"]},
+            "webhook": {
+                "url": receivers.url("ok", "schedule-batch"),
+                "events": ["batch_scrape.page", "batch_scrape.completed"],
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    batch_id = client.post(f"/api/v1/schedules/{created.json()['id']}/run").json()["batch_id"]
+    received = events_at(receivers, "ok", "schedule-batch", 3)
+    assert [entry.event["type"] for entry in received] == [
+        "batch_scrape.page",
+        "batch_scrape.page",
+        "batch_scrape.completed",
+    ]
+    secret = secret_of(client)
+    for entry in received:
+        assert entry.event["id"] == batch_id
+        assert entry.signed_with(secret, "X-Firecrawl-Signature")
+    sources = sorted(entry.event["data"][0]["metadata"]["sourceURL"] for entry in received[:2])
+    assert sources == [site.url, f"{site.url}page/2/"]
 
 
 def test_a_webhook_never_leads_to_the_platforms_proxies_even_on_an_allowed_address(

@@ -19,16 +19,12 @@ from gateway.api.page_documents import (
 )
 from gateway.api.validation import parse_body, parse_query
 from gateway.api.webhooks import webhook_target
-from gateway.batches.models import Batch, BatchKind, PageStatus
+from gateway.batches.models import BATCH_EVENTS, Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
-from gateway.webhooks.models import CANCELLED, Dialect
+from gateway.webhooks.models import Dialect
 from spiders_project.site_scope import MAX_PAGE_LIMIT, CrawlScope
 
-# Firecrawl's webhook events (``batch_scrape.<event>``, ``crawl.<event>``); either one's cancel is
-# ``cancelled``, sent to every webhook that asked for an end (the SDK cannot name it).
-BATCH_EVENTS = frozenset({"started", "page", "completed", "failed", CANCELLED})
-CRAWL_EVENTS = BATCH_EVENTS
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 
@@ -133,7 +129,7 @@ async def start_crawl(request: Request) -> JSONResponse:
     scope = crawl_scope(body)
     options, proxy = scrape_options(body.scrapeOptions or models.ScrapeOptions())
     webhook = await webhook_target(
-        platform, body.webhook, known_events=CRAWL_EVENTS, dialect=Dialect.FIRECRAWL
+        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
     )
     batch = await platform.batches.create_crawl(
         api_key_of(request),

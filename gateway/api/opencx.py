@@ -15,6 +15,7 @@ from gateway.api.validation import parse_body, parse_query
 from gateway.api.webhooks import webhook_target
 from gateway.clock import timestamp
 from gateway.datasources.service import (
+    CRAWL_EVENTS,
     Crawl,
     Datasource,
     DatasourcePage,
@@ -24,15 +25,12 @@ from gateway.datasources.service import (
 )
 from gateway.http import api_key_of
 
-# A datasource's webhook events, one per crawl: crawl.completed, crawl.failed, crawl.cancelled.
-DATASOURCE_EVENTS = frozenset({"completed", "failed", "cancelled"})
-
 
 async def create_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await parse_body(request, models.NewDatasource)
     key = api_key_of(request)
-    webhook = await webhook_target(platform, body.webhook, known_events=DATASOURCE_EVENTS)
+    webhook = await webhook_target(platform, body.webhook, known_events=CRAWL_EVENTS)
     datasource, _ = await platform.datasources.create(
         key, _settings(body, url=body.url), start_crawl=body.auto_start_crawl, webhook=webhook
     )

@@ -11,6 +11,7 @@ from gateway.api import platform_of
 from gateway.api.models import schedules as models
 from gateway.api.models.common import Ok
 from gateway.api.models.firecrawl import BatchScrapeBody
+from gateway.api.models.webhooks import WebhookConfig
 from gateway.api.operations import SCHEDULES, Operation
 from gateway.api.page_documents import ignores_invalid, scrape_options
 from gateway.api.validation import parse
@@ -18,18 +19,20 @@ from gateway.clock import timestamp
 from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object
 from gateway.platform import Platform
+from gateway.schedules.events import DEFAULT_EVENTS, KNOWN_EVENTS
 from gateway.schedules.models import (
     BatchRequest,
     Schedule,
     ScheduleRun,
     ScheduleSpec,
 )
+from gateway.webhooks.models import WebhookTarget
 
 
 async def create_schedule(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    schedule = await platform.schedules.create(key, schedule_spec(await json_object(request)))
+    schedule = await platform.schedules.create(key, await schedule_spec(platform, await json_object(request)))
     return JSONResponse(await _schedule(platform, schedule), status_code=201)
 
 
@@ -47,7 +50,7 @@ async def get_schedule(request: Request) -> JSONResponse:
 
 async def update_schedule(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    spec = schedule_spec(await json_object(request))
+    spec = await schedule_spec(platform, await json_object(request))
     schedule = await platform.schedules.update(api_key_of(request), request.path_params["schedule_id"], spec)
     return JSONResponse(await _schedule(platform, schedule))
 
@@ -64,10 +67,12 @@ async def run_schedule(request: Request) -> JSONResponse:
     return JSONResponse(schedule_run(run), status_code=201)
 
 
-def schedule_spec(data: dict[str, Any]) -> ScheduleSpec:
+async def schedule_spec(platform: Platform, data: dict[str, Any]) -> ScheduleSpec:
     """A schedule (or the changes to one) from a request body; anything malformed is a 400."""
     body = parse(models.ScheduleBody, data)
     return ScheduleSpec(
+        webhook=await _webhook(platform, body.webhook),
+        remove_webhook="webhook" in data and data["webhook"] is None,
         name=body.name,
         cron=body.cron,
         timezone=body.timezone,
@@ -82,10 +87,35 @@ def schedule_spec(data: dict[str, Any]) -> ScheduleSpec:
     )
 
 
+def batch_request(given: Any) -> BatchRequest:
+    """A schedule's batch target alone (as the command line reads it from a file)."""
+    body = parse(models.ScheduleBody, {"batch": given})
+    if body.batch is None:
+        raise BadRequest("batch: a Firecrawl v2 batch scrape request, as a JSON object")
+    return _batch_request(body.batch, given)
+
+
+async def _webhook(platform: Platform, webhook: str | WebhookConfig | None) -> WebhookTarget | None:
+    """The schedule's webhook, checked; without events named, told of failed and skipped runs."""
+    if webhook is None:
+        return None
+    config = WebhookConfig(url=webhook) if isinstance(webhook, str) else webhook
+    return await platform.webhooks.screen(
+        config.url,
+        headers=config.headers,
+        metadata=config.metadata,
+        events=DEFAULT_EVENTS if config.events is None else config.events,
+        known_events=KNOWN_EVENTS,
+    )
+
+
 def _batch_request(batch: BatchScrapeBody, given: dict[str, Any]) -> BatchRequest:
     """A batch target, read as a Firecrawl v2 batch scrape request (its results are read there)."""
     if batch.webhook is not None:
-        raise BadRequest("webhook: a schedule's batches take no webhook yet")
+        raise BadRequest(
+            "batch.webhook: give the schedule a webhook instead, naming the batch_scrape.<event> "
+            "events of its runs' batches"
+        )
     options, proxy = scrape_options(batch)
     return BatchRequest(
         urls=batch.urls, options=options, proxy=proxy, ignore_invalid=ignores_invalid(batch), body=given
@@ -94,6 +124,7 @@ def _batch_request(batch: BatchScrapeBody, given: dict[str, Any]) -> BatchReques
 
 async def _schedule(platform: Platform, schedule: Schedule) -> dict[str, Any]:
     runs = await platform.schedules.recent_runs(schedule.id)
+    webhook = await platform.schedules.webhook(schedule)
     return {
         "id": schedule.id,
         "name": schedule.name,
@@ -114,23 +145,25 @@ async def _schedule(platform: Platform, schedule: Schedule) -> dict[str, Any]:
         "last_run_at": timestamp(schedule.last_run_at),
         "created_at": timestamp(schedule.created_at),
         "updated_at": timestamp(schedule.updated_at),
+        "webhook": _shown_webhook(webhook),
         "last_runs": [schedule_run(run) for run in runs],
     }
 
 
-def schedule_run(run: ScheduleRun) -> dict[str, Any]:
+def _shown_webhook(webhook: WebhookTarget | None) -> dict[str, Any] | None:
+    # Header values often hold the receiver's credentials: shown by name only.
+    if webhook is None:
+        return None
     return {
-        "id": run.id,
-        "trigger": run.trigger.value,
-        "due_at": timestamp(run.due_at),
-        "fired_at": timestamp(run.fired_at),
-        "outcome": run.outcome.value,
-        "job_id": run.job_id,
-        "batch_id": run.batch_id,
-        "crawl_id": run.crawl_id,
-        "status": run.status,
-        "message": run.message,
+        "url": webhook.url,
+        "events": sorted(webhook.events or ()),
+        "metadata": dict(webhook.metadata),
+        "header_names": sorted(webhook.headers),
     }
+
+
+def schedule_run(run: ScheduleRun) -> dict[str, Any]:
+    return run.to_json()
 
 
 OPERATIONS = [

@@ -6,7 +6,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api import platform_of
-from gateway.api.firecrawl import BATCH_EVENTS
 from gateway.api.models import scrapeless as models
 from gateway.api.operations import SCRAPELESS, Operation
 from gateway.api.page_documents import (
@@ -18,7 +17,7 @@ from gateway.api.page_documents import (
 )
 from gateway.api.validation import parse_body, parse_query
 from gateway.api.webhooks import webhook_target
-from gateway.batches.models import PageStatus
+from gateway.batches.models import BATCH_EVENTS, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 from gateway.webhooks.models import Dialect

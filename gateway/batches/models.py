@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.store.moves import StateMachine
+from gateway.webhooks.models import CANCELLED, PAGE
 from spiders_project.pages import PageOptions
 from spiders_project.site_scope import CrawlScope
 
@@ -39,6 +40,11 @@ BATCH_MOVES = StateMachine(
         BatchStatus.CANCELLED: {BatchStatus.CANCELLED},
     }
 )
+
+
+# A batch's webhook events (``batch_scrape.<event>``, ``crawl.<event>``); its cancel is ``cancelled``,
+# sent to every webhook that asked for an end (Firecrawl's SDK cannot name it).
+BATCH_EVENTS = frozenset({"started", PAGE, "completed", "failed", CANCELLED})
 
 
 class PageStatus(StrEnum):

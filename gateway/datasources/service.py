@@ -35,12 +35,15 @@ from gateway.store.tables import (
     datasource_pages,
     datasources,
 )
-from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.models import CANCELLED, WebhookTarget
 from gateway.webhooks.outbox import Event, emit, subscribe, unsubscribe
 from spiders_project.pages import PageOptions
 from spiders_project.site_scope import CrawlScope
 
 log = logging.getLogger(__name__)
+
+# A datasource's webhook events, one per crawl: crawl.completed, crawl.failed, crawl.cancelled.
+CRAWL_EVENTS = frozenset({"completed", "failed", CANCELLED})
 
 
 class DatasourceStatus(StrEnum):
@@ -313,10 +316,18 @@ class DatasourceService:
                 # Their records are the datasource's pages too. A cancelled crawl's go when it expires.
                 await delete_batches(db, finished)
 
-    async def start_crawl(self, key: ApiKey, datasource_id: str, crawl_id: str | None = None) -> Crawl:
+    async def start_crawl(
+        self,
+        key: ApiKey,
+        datasource_id: str,
+        crawl_id: str | None = None,
+        *,
+        webhook: WebhookTarget | None = None,
+    ) -> Crawl:
         """Start a crawl of the datasource; one at a time (409 while another is under way).
 
-        With ``crawl_id``, asking again for a crawl that exists answers that crawl.
+        With ``crawl_id``, asking again for a crawl that exists answers that crawl. ``webhook``
+        is told how this crawl ends, besides the datasource's own webhook.
         """
         datasource = await self.get(key, datasource_id)
         if crawl_id is not None:
@@ -354,6 +365,8 @@ class DatasourceService:
                     .where(datasources.c.id == datasource.id)
                     .values(next_crawl_at=now + timedelta(hours=datasource.crawl_interval_hours))
                 )
+            if webhook is not None:
+                await subscribe(db, key.tenant_id, crawl_id, "crawl", webhook, public_id=datasource.id)
         try:
             batch = await self._batches.create_crawl(key, "opencx", datasource.scope(), PAGE_OPTIONS)
         except GatewayError as exc:
@@ -575,8 +588,8 @@ async def open_crawl_id(db: Connection, datasource_id: str) -> str | None:
 
 
 async def emit_crawl_end(db: Connection, crawl_id: str) -> None:
-    """The datasource's webhook event of a crawl that just ended: ``crawl.completed`` with what
-    changed, ``crawl.failed`` with why, or ``crawl.cancelled``."""
+    """The webhook event of a crawl that just ended, to the datasource's webhook and the crawl's
+    own: ``crawl.completed`` with what changed, ``crawl.failed`` with why, or ``crawl.cancelled``."""
     row = (await db.execute(select(datasource_crawls).where(datasource_crawls.c.id == crawl_id))).one()
     status = CrawlStatus(row.status)
     data = {
@@ -592,9 +605,10 @@ async def emit_crawl_end(db: Connection, crawl_id: str) -> None:
     if status == CrawlStatus.COMPLETED:
         event = Event("completed", data)
     else:
-        name = "cancelled" if status == CrawlStatus.CANCELLED else "failed"
+        name = CANCELLED if status == CrawlStatus.CANCELLED else "failed"
         event = Event(name, data, success=False, error=row.error_message or status.value)
     await emit(db, row.datasource_id, [event], lifecycle=False)
+    await emit(db, row.id, [event])
 
 
 def count_values(counts: ChangeCounts) -> dict[str, int]:

@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.batches.proxies import ProxyChoice
+from gateway.clock import timestamp
 from gateway.schedules.cron import CronTimes
+from gateway.webhooks.models import WebhookTarget
 from spiders_project.pages import PageOptions
 
 
@@ -123,6 +125,21 @@ class ScheduleRun:
     # The status of what the run started (a job's, a batch's or a crawl's), when it was read.
     status: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The run as its tenant reads it, in the schedule's read and in its webhook events."""
+        return {
+            "id": self.id,
+            "trigger": self.trigger.value,
+            "due_at": timestamp(self.due_at),
+            "fired_at": timestamp(self.fired_at),
+            "outcome": self.outcome.value,
+            "job_id": self.job_id,
+            "batch_id": self.batch_id,
+            "crawl_id": self.crawl_id,
+            "status": self.status,
+            "message": self.message,
+        }
+
     @classmethod
     def from_row(cls, row: Any) -> ScheduleRun:
         values = dict(row)
@@ -146,6 +163,9 @@ class ScheduleSpec:
     datasource_id: str | None = None
     enabled: bool | None = None
     overlap: Overlap | None = None
+    webhook: WebhookTarget | None = None
+    # In a change: the schedule's webhook is removed.
+    remove_webhook: bool = False
 
     @property
     def targets(self) -> frozenset[ScheduleTarget]:

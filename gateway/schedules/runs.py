@@ -3,7 +3,8 @@
 A run is recorded (``starting``) before its target starts, and the target is started under ids
 taken from the run, so a run that is started again (after its scheduler died) never starts a
 second job, batch or crawl. A schedule whose spider, datasource or key is gone is disabled with
-the reason, and the scheduler goes on with the others.
+the reason, and the scheduler goes on with the others. How a run went (started, failed, skipped)
+is its schedule's webhook event, written with the run's outcome.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateway.errors import Conflict, GatewayError, NotFound
 from gateway.jobs.models import JobStatus
 from gateway.jobs.queries import public_id_taken, statuses_of_schedule_jobs
 from gateway.jobs.service import JobService
+from gateway.schedules.events import run_event, target_webhook
 from gateway.schedules.models import (
     Overlap,
     RunOutcome,
@@ -38,6 +40,8 @@ from gateway.schedules.models import (
 )
 from gateway.store import Store
 from gateway.store.tables import schedule_runs, schedules
+from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.outbox import emit, subscription_of
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +114,23 @@ class ScheduleRunner:
                 going = await self.still_going(schedule, exclude_run=run.id)
                 if going is not None:
                     return await self._finish(
-                        run, RunOutcome.SKIPPED, f"skipped: the previous run is still going ({going})"
+                        schedule,
+                        run,
+                        RunOutcome.SKIPPED,
+                        f"skipped: the previous run is still going ({going})",
                     )
             started = await self._start_target(key, schedule, run)
         except TargetGone as gone:
             await self._disable(schedule, gone.reason)
-            return await self._finish(run, RunOutcome.FAILED, f"{gone.reason}; the schedule was disabled")
+            return await self._finish(
+                schedule, run, RunOutcome.FAILED, f"{gone.reason}; the schedule was disabled"
+            )
         except Conflict as exc:
-            return await self._finish(run, RunOutcome.SKIPPED, f"skipped: {exc.message}")
+            return await self._finish(schedule, run, RunOutcome.SKIPPED, f"skipped: {exc.message}")
         except GatewayError as exc:
             log.warning("schedule %s: run %s did not start: %s", schedule.id, run.id, exc.message)
-            return await self._finish(run, RunOutcome.FAILED, exc.message)
-        return await self._finish(run, RunOutcome.STARTED, None, **started)
+            return await self._finish(schedule, run, RunOutcome.FAILED, exc.message)
+        return await self._finish(schedule, run, RunOutcome.STARTED, None, **started)
 
     async def still_going(self, schedule: Schedule, exclude_run: str | None) -> str | None:
         """What of the schedule's recent runs is still going (e.g. "job 1f… is running"), if any."""
@@ -160,8 +169,9 @@ class ScheduleRunner:
 
     async def _start_target(self, key: ApiKey, schedule: Schedule, run: ScheduleRun) -> dict[str, str]:
         """The ids of what was started, under ids taken from the run."""
+        webhook = await self._target_webhook(schedule)
         if schedule.target == ScheduleTarget.SPIDER:
-            return {"job_id": await self._start_job(key, schedule, run)}
+            return {"job_id": await self._start_job(key, schedule, run, webhook)}
         if schedule.target == ScheduleTarget.BATCH:
             assert schedule.batch is not None
             request = schedule.batch
@@ -173,16 +183,27 @@ class ScheduleRunner:
                 proxy=request.proxy,
                 ignore_invalid=request.ignore_invalid,
                 idempotency_key=f"schedule-run-{run.id}",
+                webhook=webhook,
             )
             return {"batch_id": batch.id}
         assert schedule.datasource_id is not None
         try:
-            crawl = await self._datasources.start_crawl(key, schedule.datasource_id, crawl_id=run.id)
+            crawl = await self._datasources.start_crawl(
+                key, schedule.datasource_id, crawl_id=run.id, webhook=webhook
+            )
         except NotFound:
             raise TargetGone("its datasource no longer exists") from None
         return {"crawl_id": crawl.id}
 
-    async def _start_job(self, key: ApiKey, schedule: Schedule, run: ScheduleRun) -> str:
+    async def _target_webhook(self, schedule: Schedule) -> WebhookTarget | None:
+        """The webhook of what a run starts, when the schedule's webhook names its events."""
+        async with self._store.read() as db:
+            subscription = await subscription_of(db, schedule.id)
+        return None if subscription is None else target_webhook(schedule.target, subscription.target)
+
+    async def _start_job(
+        self, key: ApiKey, schedule: Schedule, run: ScheduleRun, webhook: WebhookTarget | None
+    ) -> str:
         job_id = run.id
         async with self._store.read() as db:
             if await public_id_taken(db, key.tenant_id, job_id):
@@ -195,7 +216,7 @@ class ScheduleRunner:
             raise TargetGone(gone) from None
         try:
             job = await self._jobs.start(
-                key, spider, schedule.arguments, job_id=job_id, schedule_id=schedule.id
+                key, spider, schedule.arguments, job_id=job_id, schedule_id=schedule.id, webhook=webhook
             )
         except NotFound:
             raise TargetGone(gone) from None
@@ -225,15 +246,31 @@ class ScheduleRunner:
             )
 
     async def _finish(
-        self, run: ScheduleRun, outcome: RunOutcome, message: str | None, **target_ids: str
+        self,
+        schedule: Schedule,
+        run: ScheduleRun,
+        outcome: RunOutcome,
+        message: str | None,
+        **target_ids: str,
     ) -> ScheduleRun:
         joined = "; ".join(part for part in (run.message, message) if part) or None
+        ended = replace(
+            run,
+            outcome=outcome,
+            message=joined,
+            job_id=target_ids.get("job_id", run.job_id),
+            batch_id=target_ids.get("batch_id", run.batch_id),
+            crawl_id=target_ids.get("crawl_id", run.crawl_id),
+        )
+        event = run_event(schedule, ended)
         async with self._store.write() as db:
             await db.execute(
                 update(schedule_runs)
                 .where(schedule_runs.c.id == run.id)
                 .values(outcome=outcome, message=joined, **target_ids)
             )
+            if event is not None:
+                await emit(db, schedule.id, [event], lifecycle=False)
         return (await self.with_statuses([await self._load(run.id)]))[0]
 
     async def _load(self, run_id: str) -> ScheduleRun:

@@ -21,6 +21,7 @@ from gateway.datasources.service import DatasourceService
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.jobs.service import INTERNAL_SPIDERS, encode_arguments
 from gateway.schedules.cron import CronTimes
+from gateway.schedules.events import RESOURCE_TYPE, check_events
 from gateway.schedules.models import (
     Overlap,
     RunTrigger,
@@ -30,8 +31,10 @@ from gateway.schedules.models import (
     ScheduleTarget,
 )
 from gateway.schedules.runs import ScheduleRunner
-from gateway.store import Store
+from gateway.store import Connection, Store
 from gateway.store.tables import schedule_runs, schedules
+from gateway.webhooks.models import WebhookTarget
+from gateway.webhooks.outbox import resubscribe, subscribe, subscription_of, unsubscribe
 
 # Runs shown with a schedule.
 RECENT_RUNS = 10
@@ -64,6 +67,8 @@ class ScheduleService:
         times = CronTimes.parse(spec.cron, spec.timezone or "UTC")
         target = next(iter(spec.targets))
         target_values = await self._target_values(key, target, spec)
+        if spec.webhook is not None:
+            check_events(target, spec.webhook.events or ())
         enabled = spec.enabled is not False
         schedule_id = str(uuid.uuid4())
         values: dict[str, Any] = {"arguments": {}} | target_values
@@ -85,6 +90,8 @@ class ScheduleService:
                     **values,
                 )
             )
+            if spec.webhook is not None:
+                await subscribe(db, key.tenant_id, schedule_id, RESOURCE_TYPE, spec.webhook)
         return await self.get(key, schedule_id)
 
     async def update(
@@ -117,9 +124,27 @@ class ScheduleService:
                 values["disabled_reason"] = None
         elif not schedule.enabled or times != schedule.times:
             values |= {"next_run_at": times.next_after(now), "disabled_reason": None}
+        if spec.webhook is not None:
+            check_events(schedule.target, spec.webhook.events or ())
         async with self._store.write() as db:
             await db.execute(update(schedules).where(schedules.c.id == schedule.id).values(**values))
+            await self._change_webhook(db, key, schedule, spec)
         return await self.get(key, schedule.id)
+
+    async def _change_webhook(
+        self, db: Connection, key: ApiKey, schedule: Schedule, spec: ScheduleSpec
+    ) -> None:
+        """A new webhook takes the events not yet delivered too; a removed one drops them."""
+        if spec.remove_webhook:
+            await unsubscribe(db, schedule.id)
+        elif spec.webhook is not None:
+            await resubscribe(db, key.tenant_id, schedule.id, RESOURCE_TYPE, spec.webhook)
+
+    async def webhook(self, schedule: Schedule) -> WebhookTarget | None:
+        """Where the schedule's runs are told, if anywhere."""
+        async with self._store.read() as db:
+            subscription = await subscription_of(db, schedule.id)
+        return None if subscription is None else subscription.target
 
     async def get(self, key: ApiKey, schedule_id: str) -> Schedule:
         """The tenant's schedule; another tenant's is not found, like a missing one."""
@@ -152,10 +177,11 @@ class ScheduleService:
         return Schedule.from_row(row._mapping)
 
     async def delete(self, key: ApiKey, schedule_id: str) -> None:
-        """Gone with its run history; the jobs it started stay, still carrying its id."""
+        """Gone with its run history and its webhook; the jobs it started stay, still carrying its id."""
         schedule = await self.get(key, schedule_id)
         async with self._store.write() as db:
             await db.execute(delete(schedules).where(schedules.c.id == schedule.id))
+            await unsubscribe(db, schedule.id)
 
     async def recent_runs(self, schedule_id: str, limit: int = RECENT_RUNS) -> list[ScheduleRun]:
         """The schedule's newest runs first, each with the status of what it started."""

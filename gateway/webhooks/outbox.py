@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -58,25 +58,56 @@ async def subscribe(
             resource_id=resource_id,
             public_id=public_id or resource_id,
             resource_type=resource_type,
-            dialect=target.dialect.value,
-            url=target.url,
-            headers=dict(target.headers),
-            metadata=dict(target.metadata),
-            events=sorted(target.events) if target.events is not None else None,
             created_at=utc_now(),
+            **_target_values(target),
         )
     )
 
 
+async def resubscribe(
+    db: Connection, tenant_id: str, resource_id: str, resource_type: str, target: WebhookTarget
+) -> None:
+    """Send the resource's events to ``target`` from now on, its events not yet delivered too."""
+    changed = await db.execute(
+        update(webhook_subscriptions)
+        .where(webhook_subscriptions.c.resource_id == resource_id)
+        .values(**_target_values(target))
+    )
+    if changed.rowcount == 0:
+        await subscribe(db, tenant_id, resource_id, resource_type, target)
+
+
+def _target_values(target: WebhookTarget) -> dict[str, Any]:
+    return {
+        "dialect": target.dialect.value,
+        "url": target.url,
+        "headers": dict(target.headers),
+        "metadata": dict(target.metadata),
+        "events": sorted(target.events) if target.events is not None else None,
+    }
+
+
 async def unsubscribe(db: Connection, resource_id: str) -> None:
-    """Forget the resource's webhook and its events (the resource was never started)."""
+    """Forget the resource's webhook and its events (the resource was never started, or is gone)."""
     await db.execute(delete(webhook_subscriptions).where(webhook_subscriptions.c.resource_id == resource_id))
 
 
 async def subscription_of(db: Connection, resource_id: str) -> Subscription | None:
     row = (await db.execute(_SUBSCRIPTION, {"resource_id": resource_id})).first()
-    if row is None:
-        return None
+    return None if row is None else _subscription(row)
+
+
+async def subscriptions_of(db: Connection, resource_ids: Collection[str]) -> dict[str, Subscription]:
+    """The webhooks of those of the resources that have one, by resource id."""
+    if not resource_ids:
+        return {}
+    rows = await db.execute(
+        select(webhook_subscriptions).where(webhook_subscriptions.c.resource_id.in_(list(resource_ids)))
+    )
+    return {row.resource_id: _subscription(row) for row in rows}
+
+
+def _subscription(row: Any) -> Subscription:
     events = row.events
     return Subscription(
         started=row.started_at is not None,

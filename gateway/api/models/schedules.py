@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 from gateway.api.models.common import Model
 from gateway.api.models.fields import Body
 from gateway.api.models.firecrawl import BatchScrapeBody
+from gateway.api.models.webhooks import Webhook
 from gateway.schedules.models import Overlap, RunOutcome, RunTrigger, ScheduleTarget
 
 
@@ -29,6 +30,14 @@ class ScheduleBody(Body):
     datasource_id: str | None = None
     enabled: bool | None = None
     overlap: Overlap | None = Field(None, strict=False)
+    webhook: Webhook | None = Field(
+        None,
+        description=(
+            "Told of each run: run.started, run.failed, run.skipped (default: the failed and skipped "
+            "ones), and of what it starts when its events are named (job.finished, "
+            "batch_scrape.page, crawl.completed...). In a change, null removes it."
+        ),
+    )
 
 
 class ScheduleRun(Model):
@@ -42,6 +51,13 @@ class ScheduleRun(Model):
     crawl_id: str | None
     status: str | None
     message: str | None
+
+
+class ScheduleWebhook(Model):
+    url: str
+    events: list[str]
+    metadata: dict[str, Any]
+    header_names: list[str] = Field(description="The headers sent with each event (values not shown)")
 
 
 class Schedule(Model):
@@ -64,4 +80,5 @@ class Schedule(Model):
     last_run_at: str | None
     created_at: str | None
     updated_at: str | None
+    webhook: ScheduleWebhook | None
     last_runs: list[ScheduleRun]
