@@ -37,6 +37,7 @@ from gateway.schedules.scheduler import Scheduler
 from gateway.schedules.service import ScheduleService
 from gateway.store import Store
 from gateway.webhooks.delivery import WebhookDelivery
+from gateway.webhooks.resolver import Resolver
 from gateway.webhooks.service import WebhookService
 from node.egress import POLICY_SETTING
 from spiders_project.addresses import AddressPolicy, default_port, normal_host
@@ -69,11 +70,15 @@ class Platform:
         webhook_policy = replace(
             batch_policy.addresses, proxy_endpoints=frozenset(_proxy_endpoints(settings))
         )
-        self.webhooks = WebhookService(self.store, webhook_policy, settings.webhook_retry_seconds)
+        webhook_resolver = Resolver()
+        self.webhooks = WebhookService(
+            self.store, webhook_policy, settings.webhook_retry_seconds, webhook_resolver
+        )
         self.webhook_delivery = WebhookDelivery(
             self.store,
             self.webhooks.secrets,
             webhook_policy,
+            resolver=webhook_resolver,
             retry_delays=settings.webhook_retry_seconds,
             attempt_seconds=settings.webhook_attempt_seconds,
         )

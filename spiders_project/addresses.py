@@ -22,8 +22,11 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Cloud metadata services sit on link-local addresses (refused anyway), and these besides.
-_METADATA = frozenset({ipaddress.ip_address("100.100.100.200"), ipaddress.ip_address("fd00:ec2::254")})
+# Cloud metadata services sit on link-local addresses (refused anyway), and these besides: Alibaba's,
+# AWS's over IPv6, and Azure's WireServer (a public address only its VMs reach).
+_METADATA = frozenset(
+    ipaddress.ip_address(address) for address in ("100.100.100.200", "fd00:ec2::254", "168.63.129.16")
+)
 
 
 WEB_SCHEMES = ("http", "https")

@@ -171,6 +171,9 @@ def test_address_policy_refuses_private_addresses_unless_allowed() -> None:
         ("site-local", 80, "fec0::1"),
         ("local-nat64", 80, "64:ff9b:1::a00:1"),
         ("shared", 80, "100.64.0.1"),
+        ("alibaba-metadata", 80, "100.100.100.200"),
+        ("aws-metadata-v6", 80, "fd00:ec2::254"),
+        ("azure-wireserver", 80, "168.63.129.16"),
         ("mixed", 80, "93.184.215.14"),
     ]:
         with pytest.raises(BlockedAddress):

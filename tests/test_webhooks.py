@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ import pytest
 from firecrawl import Firecrawl
 from firecrawl.v2.types import WebhookConfig
 
+from gateway.errors import BadRequest
 from gateway.store import Store
 from gateway.webhooks.delivery import WebhookDelivery, _Due
 from gateway.webhooks.models import Dialect
+from gateway.webhooks.resolver import Resolver
+from gateway.webhooks.screening import screen_webhook
 from gateway.webhooks.secrets import WebhookSecrets
 from spiders_project.addresses import AddressPolicy
 from tests.conftest import deploy_testbed
@@ -675,6 +679,81 @@ def test_the_connect_time_check_refuses_an_address_the_submission_check_let_thro
         assert error is not None
         assert "address policy" in error
         assert canary.all_received() == []
+
+
+def test_a_tenant_whose_name_server_stalls_holds_up_no_one_elses_deliveries(tmp_path: Path) -> None:
+    """getaddrinfo cannot be cancelled: a hostile tenant's webhook hosts whose name server never
+    answers must not take every lookup thread, or every tenant's deliveries fail with it."""
+    released = threading.Event()
+
+    def getaddrinfo(host: str, port: int) -> list[str]:
+        if host.endswith(".stalls.test"):
+            released.wait(30)
+            return []
+        return ["127.0.0.1"] if host == "receiver.test" else []
+
+    def due(seq: int, tenant: str, url: str) -> _Due:
+        return _Due(seq, f"event-{seq}", tenant, "job.finished", 0, f"sub-{seq}", url, {}, Dialect.PLATFORM)
+
+    async def deliver(port: int) -> tuple[list[str | None], str | None, str | None]:
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
+        resolver = Resolver(seconds=2.0, threads=8, per_tenant=2, getaddrinfo=getaddrinfo)
+        policy = AddressPolicy.from_entries(allowed=[f"127.0.0.1:{port}"], denied=[])
+        delivery = WebhookDelivery(store, _FixedSecret(store), policy, resolver=resolver)
+        try:
+            stalled = [
+                asyncio.create_task(delivery.send(due(n, "hostile", f"https://h{n}.stalls.test/"), b"{}"))
+                for n in range(12)
+            ]
+            await asyncio.sleep(0.2)
+            others = await delivery.send(due(100, "other", f"http://receiver.test:{port}/ok/other"), b"{}")
+            # The hostile tenant's next lookup waits behind its own stalled ones.
+            own = await delivery.send(due(101, "hostile", f"http://receiver.test:{port}/ok/own"), b"{}")
+            return [attempt.error for attempt in await asyncio.gather(*stalled)], others.error, own.error
+        finally:
+            released.set()
+            await delivery.close()
+            resolver.close()
+            await store.close()
+
+    with Receivers() as receiver:
+        stalled_errors, others_error, own_error = asyncio.run(deliver(receiver.port))
+        assert others_error is None
+        assert [entry.path for entry in receiver.all_received()] == ["/ok/other"]
+    assert all(error is not None and "address policy" in error for error in stalled_errors)
+    assert own_error is not None
+    assert "address policy" in own_error
+
+
+def test_a_webhook_whose_host_does_not_resolve_in_time_is_refused_at_submission() -> None:
+    released = threading.Event()
+
+    def getaddrinfo(host: str, port: int) -> list[str]:
+        released.wait(30)
+        return ["93.184.215.14"]
+
+    async def submit() -> str:
+        resolver = Resolver(seconds=0.5, getaddrinfo=getaddrinfo)
+        try:
+            await screen_webhook(
+                "https://slow-dns.test/hook",
+                headers=None,
+                metadata=None,
+                events=None,
+                known_events={"finished"},
+                dialect=Dialect.PLATFORM,
+                policy=AddressPolicy(),
+                resolver=resolver,
+                tenant_id="tenant",
+            )
+        except BadRequest as exc:
+            return exc.message
+        finally:
+            released.set()
+            resolver.close()
+        return "accepted"
+
+    assert "cannot be reached" in asyncio.run(submit())
 
 
 class _FixedSecret(WebhookSecrets):

@@ -35,7 +35,7 @@ async def start_batch(request: Request) -> JSONResponse:
     ignore_invalid = ignores_invalid(body)
     options, proxy = scrape_options(body)
     webhook = await webhook_target(
-        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
+        request, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
     )
     idempotency_key = request.headers.get("x-idempotency-key") or None
     batch, invalid = await platform.batches.create(
@@ -129,7 +129,7 @@ async def start_crawl(request: Request) -> JSONResponse:
     scope = crawl_scope(body)
     options, proxy = scrape_options(body.scrapeOptions or models.ScrapeOptions())
     webhook = await webhook_target(
-        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
+        request, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
     )
     batch = await platform.batches.create_crawl(
         api_key_of(request),

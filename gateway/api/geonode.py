@@ -38,7 +38,7 @@ async def start_batch(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await parse_body(request, models.StartBatchBody)
     options, proxy = _options(body)
-    webhook = await webhook_target(platform, body.webhook, known_events=GEONODE_EVENTS)
+    webhook = await webhook_target(request, body.webhook, known_events=GEONODE_EVENTS)
     batch, invalid = await platform.batches.create(
         api_key_of(request),
         "geonode",

@@ -30,7 +30,7 @@ async def create_datasource(request: Request) -> JSONResponse:
     platform = platform_of(request)
     body = await parse_body(request, models.NewDatasource)
     key = api_key_of(request)
-    webhook = await webhook_target(platform, body.webhook, known_events=CRAWL_EVENTS)
+    webhook = await webhook_target(request, body.webhook, known_events=CRAWL_EVENTS)
     datasource, _ = await platform.datasources.create(
         key, _settings(body, url=body.url), start_crawl=body.auto_start_crawl, webhook=webhook
     )

@@ -11,10 +11,10 @@ from gateway.api import platform_of
 from gateway.api.models import schedules as models
 from gateway.api.models.common import Ok
 from gateway.api.models.firecrawl import BatchScrapeBody
-from gateway.api.models.webhooks import WebhookConfig
 from gateway.api.operations import SCHEDULES, Operation
 from gateway.api.page_documents import ignores_invalid, scrape_options
 from gateway.api.validation import parse
+from gateway.api.webhooks import webhook_target
 from gateway.clock import timestamp
 from gateway.errors import BadRequest
 from gateway.http import api_key_of, json_object
@@ -32,7 +32,7 @@ from gateway.webhooks.models import WebhookTarget
 async def create_schedule(request: Request) -> JSONResponse:
     platform = platform_of(request)
     key = api_key_of(request)
-    schedule = await platform.schedules.create(key, await schedule_spec(platform, await json_object(request)))
+    schedule = await platform.schedules.create(key, await schedule_spec(request, await json_object(request)))
     return JSONResponse(await _schedule(platform, schedule), status_code=201)
 
 
@@ -50,7 +50,7 @@ async def get_schedule(request: Request) -> JSONResponse:
 
 async def update_schedule(request: Request) -> JSONResponse:
     platform = platform_of(request)
-    spec = await schedule_spec(platform, await json_object(request))
+    spec = await schedule_spec(request, await json_object(request))
     schedule = await platform.schedules.update(api_key_of(request), request.path_params["schedule_id"], spec)
     return JSONResponse(await _schedule(platform, schedule))
 
@@ -67,11 +67,14 @@ async def run_schedule(request: Request) -> JSONResponse:
     return JSONResponse(schedule_run(run), status_code=201)
 
 
-async def schedule_spec(platform: Platform, data: dict[str, Any]) -> ScheduleSpec:
+async def schedule_spec(request: Request, data: dict[str, Any]) -> ScheduleSpec:
     """A schedule (or the changes to one) from a request body; anything malformed is a 400."""
     body = parse(models.ScheduleBody, data)
     return ScheduleSpec(
-        webhook=await _webhook(platform, body.webhook),
+        # Without events named, told of the runs that failed or were skipped.
+        webhook=await webhook_target(
+            request, body.webhook, known_events=KNOWN_EVENTS, default_events=DEFAULT_EVENTS
+        ),
         remove_webhook="webhook" in data and data["webhook"] is None,
         name=body.name,
         cron=body.cron,
@@ -93,20 +96,6 @@ def batch_request(given: Any) -> BatchRequest:
     if body.batch is None:
         raise BadRequest("batch: a Firecrawl v2 batch scrape request, as a JSON object")
     return _batch_request(body.batch, given)
-
-
-async def _webhook(platform: Platform, webhook: str | WebhookConfig | None) -> WebhookTarget | None:
-    """The schedule's webhook, checked; without events named, told of failed and skipped runs."""
-    if webhook is None:
-        return None
-    config = WebhookConfig(url=webhook) if isinstance(webhook, str) else webhook
-    return await platform.webhooks.screen(
-        config.url,
-        headers=config.headers,
-        metadata=config.metadata,
-        events=DEFAULT_EVENTS if config.events is None else config.events,
-        known_events=KNOWN_EVENTS,
-    )
 
 
 def _batch_request(batch: BatchScrapeBody, given: dict[str, Any]) -> BatchRequest:

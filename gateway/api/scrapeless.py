@@ -32,7 +32,7 @@ async def start_batch(request: Request) -> JSONResponse:
     options, proxy = scrape_options(body, country=browser.proxy_country if browser else None)
     # Scrapeless batches are Firecrawl's: the same events and bodies.
     webhook = await webhook_target(
-        platform, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
+        request, body.webhook, known_events=BATCH_EVENTS, dialect=Dialect.FIRECRAWL
     )
     batch, invalid = await platform.batches.create(
         api_key_of(request),

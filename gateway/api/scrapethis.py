@@ -34,7 +34,7 @@ async def start_job(request: Request) -> JSONResponse:
     key = api_key_of(request)
     body = await parse_body(request, models.StartJobBody)
     spider = await platform.catalog.lookup(body.spider_id, body.spider_name, body.project)
-    webhook = await webhook_target(platform, body.webhook, known_events=JOB_EVENTS)
+    webhook = await webhook_target(request, body.webhook, known_events=JOB_EVENTS)
     job = await platform.jobs.start(key, spider, body.arguments or {}, webhook=webhook)
     return JSONResponse({"jobId": job.public_id, "status": job.status.value})
 

@@ -14,27 +14,29 @@ from gateway.api.operations import WEBHOOKS, Operation
 from gateway.api.validation import parse_query
 from gateway.clock import timestamp
 from gateway.http import api_key_of
-from gateway.platform import Platform
 from gateway.webhooks.models import Delivery, Dialect, WebhookTarget
 
 
 async def webhook_target(
-    platform: Platform,
+    request: Request,
     webhook: str | models.WebhookConfig | None,
     *,
     known_events: Collection[str],
     dialect: Dialect = Dialect.PLATFORM,
+    default_events: Collection[str] | None = None,
 ) -> WebhookTarget | None:
-    """The webhook a start call gave, checked (a 400 names what is wrong), or None."""
+    """The webhook a start call gave, checked (a 400 names what is wrong), or None. Without
+    ``events``, it is sent ``default_events`` (default: every known one)."""
     if webhook is None:
         return None
     if isinstance(webhook, str):
-        return await platform.webhooks.screen(webhook, known_events=known_events, dialect=dialect)
-    return await platform.webhooks.screen(
+        webhook = models.WebhookConfig(url=webhook)
+    return await platform_of(request).webhooks.screen(
         webhook.url,
+        tenant_id=api_key_of(request).tenant_id,
         headers=webhook.headers,
         metadata=webhook.metadata,
-        events=webhook.events,
+        events=default_events if webhook.events is None else webhook.events,
         known_events=known_events,
         dialect=dialect,
     )

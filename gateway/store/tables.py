@@ -436,4 +436,6 @@ webhook_events = Table(
     Index(None, "subscription_id", "status", "seq"),
     Index(None, "subscription_id", "status", "event", "seq"),
     Index(None, "tenant_id", "resource_id", "seq"),
+    # The sweep of events delivered or failed a week ago.
+    Index(None, "created_at"),
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import ssl
@@ -35,7 +36,7 @@ from gateway.clock import utc_now
 from gateway.store import Store
 from gateway.store.tables import webhook_events, webhook_subscriptions
 from gateway.webhooks.models import PAGE, STARTED, DeliveryStatus, Dialect
-from gateway.webhooks.screening import lookup
+from gateway.webhooks.resolver import Resolver
 from gateway.webhooks.secrets import WebhookSecrets, signature
 from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, normal_host
 
@@ -49,6 +50,8 @@ USER_AGENT = "spider-platform-webhooks/1"
 KEEP_DELIVERED = timedelta(days=7)
 _SWEEP_EVERY = 60.0
 _GATHER_SECONDS = 0.01
+# Whose event a delivery task sends: its name lookups count against that tenant.
+_TENANT: contextvars.ContextVar[str] = contextvars.ContextVar("webhook_tenant", default="")
 
 
 def _due_events() -> Select[Any]:
@@ -100,8 +103,9 @@ _DUE = _due_events()
 class GuardedNetwork(httpcore.AsyncNetworkBackend):
     """Connects only to addresses the policy allows, and only to the very address it checked."""
 
-    def __init__(self, policy: AddressPolicy) -> None:
+    def __init__(self, policy: AddressPolicy, resolver: Resolver) -> None:
         self._policy = policy
+        self._resolver = resolver
         self._network = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -113,7 +117,7 @@ class GuardedNetwork(httpcore.AsyncNetworkBackend):
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         host = normal_host(host)
-        addresses = await lookup(host, port)
+        addresses = await self._resolver.lookup(host, port, _TENANT.get())
         self._policy.check(host, port, addresses)
         refused: Exception | None = None
         for address in addresses:
@@ -169,6 +173,7 @@ class WebhookDelivery:
         secrets: WebhookSecrets,
         policy: AddressPolicy,
         *,
+        resolver: Resolver | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         attempt_seconds: float = ATTEMPT_SECONDS,
         interval: float = 0.25,
@@ -194,7 +199,7 @@ class WebhookDelivery:
             ssl_context=ssl.create_default_context(),
             max_connections=max_in_flight,
             keepalive_expiry=30.0,
-            network_backend=GuardedNetwork(policy),
+            network_backend=GuardedNetwork(policy, resolver or Resolver()),
         )
 
     async def tick(self) -> None:
@@ -328,6 +333,7 @@ class WebhookDelivery:
 
     async def send(self, event: _Due, body: bytes) -> Attempt:
         """POST ``body``, signed, to the event's webhook; what came of it."""
+        _TENANT.set(event.tenant_id)
         signed = signature(await self._secrets.of(event.tenant_id), body)
         headers = [(name, value) for name, value in event.headers.items()]
         headers += [

@@ -3,12 +3,9 @@ be sent. The address policy is checked again where the connection is made (``del
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import socket
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,14 +14,13 @@ from w3lib.url import safe_url_string
 from gateway.errors import BadRequest
 from gateway.headers import HOP_BY_HOP
 from gateway.webhooks.models import Dialect, WebhookTarget
+from gateway.webhooks.resolver import Resolver
 from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, normal_host
 
 MAX_URL_LENGTH = 2048
 MAX_HEADERS = 32
 MAX_HEADER_VALUE = 4096
 MAX_METADATA_BYTES = 16 * 1024
-RESOLVE_SECONDS = 5.0
-_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # The platform's own headers, the body's framing and the connection's: never a caller's to set.
 _RESERVED = HOP_BY_HOP | {"content-type", "content-encoding", "x-firecrawl-signature"}
@@ -40,6 +36,8 @@ async def screen_webhook(
     known_events: Collection[str],
     dialect: Dialect,
     policy: AddressPolicy,
+    resolver: Resolver,
+    tenant_id: str,
 ) -> WebhookTarget:
     """The webhook, or a 400 naming what is wrong with it."""
     target = WebhookTarget(
@@ -49,7 +47,7 @@ async def screen_webhook(
         events=_checked_events(events, known_events),
         dialect=dialect,
     )
-    await check_destination(target.url, policy)
+    await check_destination(target.url, policy, resolver, tenant_id)
     return target
 
 
@@ -117,30 +115,12 @@ def _checked_events(events: Collection[str] | None, known: Collection[str]) -> f
     return frozenset(events)
 
 
-async def check_destination(url: str, policy: AddressPolicy) -> None:
+async def check_destination(url: str, policy: AddressPolicy, resolver: Resolver, tenant_id: str) -> None:
     """A 400 unless every address the URL's host resolves to may be reached."""
     parts = urlsplit(url)
     host = normal_host(parts.hostname or "")
     port = parts.port or default_port(parts.scheme)
     try:
-        policy.check(host, port, await lookup(host, port))
+        policy.check(host, port, await resolver.lookup(host, port, tenant_id))
     except BlockedAddress as exc:
         raise BadRequest(f"webhook: the url cannot be reached: {exc}") from None
-
-
-async def lookup(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to (none if the lookup fails or takes over RESOLVE_SECONDS),
-    looked up in threads of webhooks' own, so a name server that stalls holds up only webhooks."""
-    future = asyncio.get_running_loop().run_in_executor(_RESOLVER, _getaddrinfo, host, port)
-    try:
-        return await asyncio.wait_for(future, RESOLVE_SECONDS)
-    except TimeoutError:
-        return []
-
-
-def _getaddrinfo(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))

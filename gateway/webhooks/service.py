@@ -12,6 +12,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.store import Store
 from gateway.store.tables import webhook_events, webhook_subscriptions
 from gateway.webhooks.models import Delivery, DeliveryStatus, Dialect, WebhookTarget
+from gateway.webhooks.resolver import Resolver
 from gateway.webhooks.screening import screen_webhook
 from gateway.webhooks.secrets import WebhookSecrets
 from spiders_project.addresses import AddressPolicy
@@ -20,9 +21,12 @@ MAX_LISTED = 1000
 
 
 class WebhookService:
-    def __init__(self, store: Store, policy: AddressPolicy, retry_delays: Sequence[float]) -> None:
+    def __init__(
+        self, store: Store, policy: AddressPolicy, retry_delays: Sequence[float], resolver: Resolver
+    ) -> None:
         self._store = store
         self._policy = policy
+        self._resolver = resolver
         # A retry asked for is the last attempt: one POST per request, whatever the receiver does.
         self._last_attempt = len(retry_delays)
         self.secrets = WebhookSecrets(store)
@@ -31,6 +35,7 @@ class WebhookService:
         self,
         url: Any,
         *,
+        tenant_id: str,
         headers: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         events: Collection[str] | None = None,
@@ -45,6 +50,8 @@ class WebhookService:
             known_events=known_events,
             dialect=dialect,
             policy=self._policy,
+            resolver=self._resolver,
+            tenant_id=tenant_id,
         )
 
     async def deliveries(
