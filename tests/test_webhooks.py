@@ -649,35 +649,25 @@ def test_a_rotated_secret_signs_what_is_sent_from_then_on(client: httpx.Client, 
 
 def test_the_connect_time_check_refuses_an_address_the_submission_check_let_through(tmp_path: Path) -> None:
     """A name that resolved to a public address at submission and to a forbidden one at delivery
-    (DNS rebinding): the delivery connects to nothing the policy forbids."""
+    (DNS rebinding), or an address the operator allowed then and not now: the delivery connects to
+    nothing the policy forbids, whether the URL's host is a name or an address."""
 
-    async def deliver(canary_port: int) -> str | None:
+    async def deliver(url: str) -> str | None:
         store = Store(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
         delivery = WebhookDelivery(store, _FixedSecret(store), AddressPolicy())
+        due = _Due(1, "event", "tenant", "job.finished", 0, "subscription", url, {}, Dialect.PLATFORM)
         try:
-            attempt = await delivery.send(
-                _Due(
-                    1,
-                    "event",
-                    "tenant",
-                    "job.finished",
-                    0,
-                    "subscription",
-                    f"http://localhost:{canary_port}/ok/x",
-                    {},
-                    Dialect.PLATFORM,
-                ),
-                b"{}",
-            )
+            attempt = await delivery.send(due, b"{}")
         finally:
             await delivery.close()
             await store.close()
         return attempt.error
 
     with Receivers() as canary:
-        error = asyncio.run(deliver(canary.port))
-        assert error is not None
-        assert "address policy" in error
+        for host in ("localhost", "127.0.0.1", "[::ffff:127.0.0.1]"):
+            error = asyncio.run(deliver(f"http://{host}:{canary.port}/ok/x"))
+            assert error is not None, host
+            assert "address policy" in error, (host, error)
         assert canary.all_received() == []
 
 

@@ -8,7 +8,7 @@ resource's ``started``, and any other event for every event before it. An event 
 until its outcome is recorded, so a gateway that dies during a delivery sends it again after
 restart: at least once, with the same ``webhookId``.
 
-Connections obey the address policy where they are made (``GuardedNetwork``): the addresses a
+Connections obey the address policy where they are made (``transport.py``): the addresses a
 host resolves to are checked, and only a checked address is connected to. Redirects are not
 followed, and a response's body is read up to ``MAX_RESPONSE_BYTES``.
 """
@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import random
-import ssl
-import typing
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, update
 
 from gateway.clock import utc_now
@@ -38,20 +34,17 @@ from gateway.store.tables import webhook_events, webhook_subscriptions
 from gateway.webhooks.models import PAGE, STARTED, DeliveryStatus, Dialect
 from gateway.webhooks.resolver import Resolver
 from gateway.webhooks.secrets import WebhookSecrets, signature
-from spiders_project.addresses import AddressPolicy, BlockedAddress, default_port, normal_host
+from gateway.webhooks.transport import Attempt, WebhookTransport
+from spiders_project.addresses import AddressPolicy, default_port
 
 log = logging.getLogger(__name__)
 
 # After the first attempt fails: about a day in all, then the event is marked failed.
 RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0)
 ATTEMPT_SECONDS = 10.0
-MAX_RESPONSE_BYTES = 4096
-USER_AGENT = "spider-platform-webhooks/1"
 KEEP_DELIVERED = timedelta(days=7)
 _SWEEP_EVERY = 60.0
 _GATHER_SECONDS = 0.01
-# Whose event a delivery task sends: its name lookups count against that tenant.
-_TENANT: contextvars.ContextVar[str] = contextvars.ContextVar("webhook_tenant", default="")
 
 
 def _due_events() -> Select[Any]:
@@ -100,40 +93,6 @@ def _due_events() -> Select[Any]:
 _DUE = _due_events()
 
 
-class GuardedNetwork(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses the policy allows, and only to the very address it checked."""
-
-    def __init__(self, policy: AddressPolicy, resolver: Resolver) -> None:
-        self._policy = policy
-        self._resolver = resolver
-        self._network = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        host = normal_host(host)
-        addresses = await self._resolver.lookup(host, port, _TENANT.get())
-        self._policy.check(host, port, addresses)
-        refused: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._network.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                refused = exc
-        assert refused is not None
-        raise refused
-
-    async def sleep(self, seconds: float) -> None:
-        await self._network.sleep(seconds)
-
-
 @dataclass(frozen=True)
 class _Due:
     seq: int
@@ -150,18 +109,6 @@ class _Due:
     def host(self) -> str:
         parts = urlsplit(self.url)
         return f"{parts.hostname}:{parts.port or default_port(parts.scheme)}"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """How one POST went: delivered on a 2xx."""
-
-    status_code: int | None
-    error: str | None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class WebhookDelivery:
@@ -195,12 +142,7 @@ class WebhookDelivery:
         self._in_flight: dict[str, tuple[_Due, asyncio.Task[Attempt]]] = {}
         self._subscriptions_of: dict[str, set[str]] = {}
         self._swept_at = 0.0
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(),
-            max_connections=max_in_flight,
-            keepalive_expiry=30.0,
-            network_backend=GuardedNetwork(policy, resolver or Resolver()),
-        )
+        self._transport = WebhookTransport(policy, resolver or Resolver(), max_connections=max_in_flight)
 
     async def tick(self) -> None:
         """Hand due events to delivery tasks, and more as tasks end, for one interval at most: a
@@ -286,7 +228,7 @@ class WebhookDelivery:
                 await task
         with contextlib.suppress(Exception):
             await self._record_ended()
-        await self._pool.aclose()
+        await self._transport.close()
 
     async def _due(self, limit: int, skipped: list[str], full_tenants: list[str]) -> list[_Due]:
         """Due events, not under way, that no earlier event of theirs holds back: each tenant's
@@ -333,44 +275,17 @@ class WebhookDelivery:
 
     async def send(self, event: _Due, body: bytes) -> Attempt:
         """POST ``body``, signed, to the event's webhook; what came of it."""
-        _TENANT.set(event.tenant_id)
         signed = signature(await self._secrets.of(event.tenant_id), body)
         headers = [(name, value) for name, value in event.headers.items()]
         headers += [
             ("Content-Type", "application/json"),
-            ("User-Agent", USER_AGENT),
             ("X-Webhook-Id", event.id),
             ("X-Webhook-Event", event.type),
             ("X-Webhook-Signature", signed),
         ]
         if event.dialect == Dialect.FIRECRAWL:
             headers.append(("X-Firecrawl-Signature", signed))
-        seconds = self._attempt_seconds
-        timeouts = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
-        try:
-            async with asyncio.timeout(seconds):
-                async with self._pool.stream(
-                    "POST", event.url, headers=headers, content=body, extensions={"timeout": timeouts}
-                ) as response:
-                    await _read_some(response)
-                    status = response.status
-        except TimeoutError:
-            return Attempt(None, f"no answer within {seconds:g} s")
-        except BlockedAddress as exc:
-            return Attempt(None, f"refused by the address policy: {exc}")
-        except httpcore.TimeoutException:
-            return Attempt(None, f"no answer within {seconds:g} s")
-        except httpcore.ConnectError:
-            return Attempt(None, "the connection was refused or failed")
-        except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
-            return Attempt(None, f"the receiver broke the exchange ({type(exc).__name__})")
-        except (httpcore.UnsupportedProtocol, httpcore.LocalProtocolError) as exc:
-            return Attempt(None, f"the url cannot be posted to ({type(exc).__name__})")
-        if 300 <= status < 400:
-            return Attempt(status, f"HTTP {status}: redirects are not followed")
-        if not 200 <= status < 300:
-            return Attempt(status, f"HTTP {status}")
-        return Attempt(status, None)
+        return await self._transport.post(event.tenant_id, event.url, headers, body, self._attempt_seconds)
 
     async def _record(self, attempts: list[tuple[_Due, Attempt]]) -> None:
         if not attempts:
@@ -430,12 +345,3 @@ class WebhookDelivery:
 def _next_attempt(now: datetime, delay: float) -> datetime:
     # Jitter spreads the retries of many events that failed together.
     return now + timedelta(seconds=delay * random.uniform(0.8, 1.2))
-
-
-async def _read_some(response: httpcore.Response) -> None:
-    """Read at most MAX_RESPONSE_BYTES of the body; the rest is dropped with the connection."""
-    read = 0
-    async for chunk in response.aiter_stream():
-        read += len(chunk)
-        if read >= MAX_RESPONSE_BYTES:
-            break
