@@ -30,7 +30,7 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, selec
 
 from gateway.clock import utc_now
 from gateway.store import Store
-from gateway.store.tables import webhook_events, webhook_subscriptions
+from gateway.store.tables import webhook_events, webhook_secrets, webhook_subscriptions
 from gateway.webhooks.models import PAGE, STARTED, DeliveryStatus, Dialect
 from gateway.webhooks.resolver import Resolver
 from gateway.webhooks.secrets import WebhookSecrets, signature
@@ -91,6 +91,30 @@ def _due_events() -> Select[Any]:
 
 
 _DUE = _due_events()
+_BODIES = select(webhook_events.c.id, webhook_events.c.body).where(
+    webhook_events.c.id.in_(bindparam("ids", expanding=True))
+)
+_SECRETS = select(webhook_secrets.c.tenant_id, webhook_secrets.c.secret).where(
+    webhook_secrets.c.tenant_id.in_(bindparam("tenants", expanding=True))
+)
+# An attempt's outcome, all of it, for many events in one statement; only the attempt this was
+# changes its event (a retry asked for meanwhile starts over).
+_RECORD = (
+    update(webhook_events)
+    .where(
+        webhook_events.c.id == bindparam("event_id"),
+        webhook_events.c.status == DeliveryStatus.PENDING.value,
+        webhook_events.c.attempts == bindparam("attempts_before"),
+    )
+    .values(
+        status=bindparam("outcome"),
+        attempts=bindparam("attempts_now"),
+        last_status_code=bindparam("status_code"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("retry_at", type_=webhook_events.c.next_attempt_at.type),
+        delivered_at=bindparam("delivered", type_=webhook_events.c.delivered_at.type),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -175,18 +199,41 @@ class WebhookDelivery:
         full_hosts = {host for host, load in self._host_load.items() if load >= self._per_host}
         full_tenants = [tenant for tenant, load in self._tenant_load.items() if load >= self._per_tenant]
         skipped = [sub for host in full_hosts for sub in self._subscriptions_of.get(host, ())]
+        chosen: list[_Due] = []
+        hosts: Counter[str] = Counter()
+        tenants: Counter[str] = Counter()
         for event in await self._due(room + 8, skipped, full_tenants):
-            if len(self._in_flight) >= self._max_in_flight:
+            if len(chosen) >= room:
                 break
             host, tenant = event.host, event.tenant_id
             self._subscriptions_of.setdefault(host, set()).add(event.subscription_id)
             # A receiver, and a tenant, get their share and no more: the rest wait their turn.
-            if self._host_load[host] >= self._per_host or self._tenant_load[tenant] >= self._per_tenant:
+            if (
+                self._host_load[host] + hosts[host] >= self._per_host
+                or self._tenant_load[tenant] + tenants[tenant] >= self._per_tenant
+            ):
                 continue
-            self._host_load[host] += 1
-            self._tenant_load[tenant] += 1
-            task = asyncio.create_task(self.post(event), name=f"webhook {event.id}")
+            hosts[host] += 1
+            tenants[tenant] += 1
+            chosen.append(event)
+        if not chosen:
+            return
+        bodies, secrets = await self._contents(chosen)
+        for event in chosen:
+            self._host_load[event.host] += 1
+            self._tenant_load[event.tenant_id] += 1
+            task = asyncio.create_task(
+                self.post(event, bodies.get(event.id), secrets.get(event.tenant_id)),
+                name=f"webhook {event.id}",
+            )
             self._in_flight[event.id] = (event, task)
+
+    async def _contents(self, events: list[_Due]) -> tuple[dict[str, str], dict[str, str]]:
+        """The events' bodies by id and their tenants' secrets, in one read for them all."""
+        async with self._store.read() as db:
+            bodies = await db.execute(_BODIES, {"ids": [event.id for event in events]})
+            secrets = await db.execute(_SECRETS, {"tenants": sorted({event.tenant_id for event in events})})
+            return dict(bodies.tuples().all()), dict(secrets.tuples().all())
 
     async def _record_ended(self) -> None:
         """Record the attempts that ended; until then their events stay under way (never handed
@@ -258,24 +305,21 @@ class WebhookDelivery:
             for row in rows
         ]
 
-    async def post(self, event: _Due) -> Attempt:
+    async def post(self, event: _Due, body: str | None, secret: str | None) -> Attempt:
         """One attempt: the event's body, signed, POSTed; never raises for what the receiver does."""
-        async with self._store.read() as db:
-            body_text = (
-                await db.execute(select(webhook_events.c.body).where(webhook_events.c.id == event.id))
-            ).scalar_one_or_none()
-        if body_text is None:
+        if body is None:
             return Attempt(None, "the event is gone")
         try:
-            return await self.send(event, body_text.encode())
+            return await self.send(event, body.encode(), secret)
         except Exception as exc:
             # Whatever went wrong counts as a failed attempt, so the event moves on to its retries.
             log.warning("webhook event %s: the delivery failed: %r", event.id, exc)
             return Attempt(None, f"the delivery failed ({type(exc).__name__})")
 
-    async def send(self, event: _Due, body: bytes) -> Attempt:
-        """POST ``body``, signed, to the event's webhook; what came of it."""
-        signed = signature(await self._secrets.of(event.tenant_id), body)
+    async def send(self, event: _Due, body: bytes, secret: str | None = None) -> Attempt:
+        """POST ``body``, signed with ``secret`` (by default the tenant's now), to the event's
+        webhook; what came of it."""
+        signed = signature(secret or await self._secrets.of(event.tenant_id), body)
         headers = [(name, value) for name, value in event.headers.items()]
         headers += [
             ("Content-Type", "application/json"),
@@ -291,33 +335,30 @@ class WebhookDelivery:
         if not attempts:
             return
         now = utc_now()
+        outcomes = [self._outcome(event, attempt, now) for event, attempt in attempts]
         async with self._store.write() as db:
-            for event, attempt in attempts:
-                # Only the attempt this was: a retry asked for meanwhile starts over.
-                await db.execute(
-                    update(webhook_events)
-                    .where(
-                        webhook_events.c.id == event.id,
-                        webhook_events.c.status == DeliveryStatus.PENDING.value,
-                        webhook_events.c.attempts == event.attempts,
-                    )
-                    .values(**self._outcome(event, attempt, now))
-                )
+            await db.execute(_RECORD, outcomes)
 
     def _outcome(self, event: _Due, attempt: Attempt, now: datetime) -> dict[str, object]:
+        """The parameters of ``_RECORD`` for one attempt."""
         attempts = event.attempts + 1
         values: dict[str, object] = {
-            "attempts": attempts,
-            "last_status_code": attempt.status_code,
-            "last_error": attempt.error,
+            "event_id": event.id,
+            "attempts_before": event.attempts,
+            "attempts_now": attempts,
+            "status_code": attempt.status_code,
+            "error": attempt.error,
+            "outcome": DeliveryStatus.PENDING.value,
+            "retry_at": None,
+            "delivered": None,
         }
         if attempt.delivered:
-            values.update(status=DeliveryStatus.DELIVERED.value, delivered_at=now, next_attempt_at=None)
+            values.update(outcome=DeliveryStatus.DELIVERED.value, delivered=now)
         elif attempts > len(self._retry_delays):
-            values.update(status=DeliveryStatus.FAILED.value, next_attempt_at=None)
+            values["outcome"] = DeliveryStatus.FAILED.value
             log.warning("webhook event %s (%s) failed for good: %s", event.id, event.type, attempt.error)
         else:
-            values["next_attempt_at"] = _next_attempt(now, self._retry_delays[attempts - 1])
+            values["retry_at"] = _next_attempt(now, self._retry_delays[attempts - 1])
         return values
 
     async def _sweep(self) -> None:
