@@ -70,7 +70,7 @@ class Platform:
         webhook_policy = replace(
             batch_policy.addresses, proxy_endpoints=frozenset(_proxy_endpoints(settings))
         )
-        webhook_resolver = Resolver()
+        self._webhook_resolver = webhook_resolver = Resolver()
         self.webhooks = WebhookService(
             self.store, webhook_policy, settings.webhook_retry_seconds, webhook_resolver
         )
@@ -162,6 +162,7 @@ class Platform:
     async def stop(self) -> None:
         await self.background.stop()
         await self.webhook_delivery.close()
+        self._webhook_resolver.close()
         await self.http.aclose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)

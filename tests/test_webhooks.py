@@ -421,6 +421,10 @@ def test_a_schedules_webhook_is_checked_like_any_other_and_refused_whole(
             assert refused.status_code == 400, refused.text
             assert "webhook" in refused.json()["error"]
         assert client.get("/api/v1/schedules").json() == []
+        # A 400 names what is wrong in the form given.
+        bad_header = {"url": "https://example.com/hook", "headers": {"X-Team": 1}}
+        refused = client.post("/api/v1/schedules", json={**spider, "webhook": bad_header})
+        assert refused.json()["error"] == "webhook.headers.X-Team must be a string"
 
         created = client.post("/api/v1/schedules", json=spider)
         assert created.status_code == 201, created.text

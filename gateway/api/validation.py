@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
+from gateway.api.models.fields import UNION_TAG
 from gateway.errors import BadRequest
 from gateway.http import json_object
 
@@ -101,6 +102,8 @@ def _where(loc: tuple[int | str, ...]) -> str:
     """``wait_config.wait_until``, ``includeTags[2]``."""
     where = ""
     for part in loc:
+        if isinstance(part, str) and part.startswith(UNION_TAG):
+            continue
         if isinstance(part, int):
             where += f"[{part}]"
         else:

@@ -127,7 +127,11 @@ class ScheduleService:
         if spec.webhook is not None:
             check_events(schedule.target, spec.webhook.events or ())
         async with self._store.write() as db:
-            await db.execute(update(schedules).where(schedules.c.id == schedule.id).values(**values))
+            changed = await db.execute(
+                update(schedules).where(schedules.c.id == schedule.id).values(**values)
+            )
+            if changed.rowcount != 1:  # deleted meanwhile: no webhook outlives it
+                raise NotFound("Schedule not found")
             await self._change_webhook(db, key, schedule, spec)
         return await self.get(key, schedule.id)
 

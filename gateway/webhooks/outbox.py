@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -95,16 +95,6 @@ async def unsubscribe(db: Connection, resource_id: str) -> None:
 async def subscription_of(db: Connection, resource_id: str) -> Subscription | None:
     row = (await db.execute(_SUBSCRIPTION, {"resource_id": resource_id})).first()
     return None if row is None else _subscription(row)
-
-
-async def subscriptions_of(db: Connection, resource_ids: Collection[str]) -> dict[str, Subscription]:
-    """The webhooks of those of the resources that have one, by resource id."""
-    if not resource_ids:
-        return {}
-    rows = await db.execute(
-        select(webhook_subscriptions).where(webhook_subscriptions.c.resource_id.in_(list(resource_ids)))
-    )
-    return {row.resource_id: _subscription(row) for row in rows}
 
 
 def _subscription(row: Any) -> Subscription:

@@ -5,7 +5,9 @@ until the system's resolver gives up (``resolv.conf``'s timeout times its attemp
 in threads of webhooks' own; a tenant holds at most ``per_tenant`` of them, until each is truly
 done, not only timed out; concurrent lookups of one host share one thread; and a lookup that finds
 no address within ``seconds`` answers none (refused: a delivery retries later, a submission is a
-400). A tenant whose hosts stall waits on its own lookups; everyone else's go on.
+400). A tenant whose hosts stall waits on its own lookups; everyone else's go on, unless
+``threads / per_tenant`` tenants (32) all stall at once, each for as long as the system's resolver
+takes to give up.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 LOOKUP_SECONDS = 5.0
-THREADS = 32
+THREADS = 128
 PER_TENANT = 4
 
 GetAddrInfo = Callable[[str, int], list[str]]
@@ -75,8 +77,11 @@ class Resolver:
 
         def done(_: concurrent.futures.Future[list[str]]) -> None:
             # In the lookup's thread: its slot is free, and its host looked up afresh next time.
-            with contextlib.suppress(RuntimeError):  # the loop has closed
+            try:
                 loop.call_soon_threadsafe(self._finished, host, future, slots)
+            except RuntimeError:  # the loop has closed, and its semaphores with it
+                if self._in_flight.get(host) is future:
+                    del self._in_flight[host]
 
         future.add_done_callback(done)
         return future

@@ -15,6 +15,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gateway.headers import HOP_BY_HOP
 
+# A discriminated union's tags start with this: an error's location leaves them out.
+UNION_TAG = "~"
+
 
 class Body(BaseModel):
     """A request body: JSON types as JSON has them (no "1" for 1), and keys beyond those listed,

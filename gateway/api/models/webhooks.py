@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from gateway.api.models.common import Model
-from gateway.api.models.fields import Body, Query
+from gateway.api.models.fields import UNION_TAG, Body, Query
 from gateway.webhooks.models import DeliveryStatus
 
 
@@ -20,8 +20,17 @@ class WebhookConfig(Body):
     events: list[str] | None = Field(None, description="The events wanted (default: all)")
 
 
-# A URL alone, or the whole configuration.
-Webhook = Annotated[str | WebhookConfig, Field(description="A URL, or {url, headers, metadata, events}")]
+def _webhook_form(value: Any) -> str:
+    return f"{UNION_TAG}url" if isinstance(value, str) else f"{UNION_TAG}object"
+
+
+# A URL alone, or the whole configuration; told apart first, so a 400 names what is wrong in the
+# form given (not "must be a string" for an object with a bad header).
+Webhook = Annotated[
+    Annotated[str, Tag(f"{UNION_TAG}url")] | Annotated[WebhookConfig, Tag(f"{UNION_TAG}object")],
+    Discriminator(_webhook_form),
+    Field(description="A URL, or {url, headers, metadata, events}"),
+]
 
 
 class WebhookSecret(Model):
