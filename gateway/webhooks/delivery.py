@@ -6,7 +6,9 @@ most; it never waits on a receiver beyond that. A slow or dead receiver holds on
 or another tenant's deliveries. A resource's events go in order: a page event waits for the
 resource's ``started``, and any other event for every event before it. An event stays pending
 until its outcome is recorded, so a gateway that dies during a delivery sends it again after
-restart: at least once, with the same ``webhookId``.
+restart: at least once, with the same ``webhookId``. Outcomes are recorded in batches (32 attempts,
+or 20 ms after the first ended), and due events are looked up 256 at a time, afresh each pass; a
+receiver's share is free again as soon as its attempt ends, not when it is recorded.
 
 Connections obey the address policy where they are made (``transport.py``): the addresses a
 host resolves to are checked, and only a checked address is connected to. Redirects are not
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import Counter
@@ -44,7 +47,12 @@ RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0)
 ATTEMPT_SECONDS = 10.0
 KEEP_DELIVERED = timedelta(days=7)
 _SWEEP_EVERY = 60.0
-_GATHER_SECONDS = 0.01
+# Outcomes are recorded together, in one transaction, once this many attempts have ended or the
+# first of them ended this long ago; their events stay pending, and under way, until then.
+_RECORD_BATCH = 32
+_RECORD_AFTER = 0.02
+# Due events are looked up this many at a time, and handed out from memory until the next pass.
+_DUE_BATCH = 256
 
 
 def _due_events() -> Select[Any]:
@@ -164,69 +172,96 @@ class WebhookDelivery:
         self._tenant_load: Counter[str] = Counter()
         # Events under way (posting, or posted and not yet recorded), by id.
         self._in_flight: dict[str, tuple[_Due, asyncio.Task[Attempt]]] = {}
+        self._ended_since: float | None = None
+        # Due events not yet handed out, as the last look found them (each pass looks afresh).
+        self._waiting: list[_Due] = []
         self._subscriptions_of: dict[str, set[str]] = {}
         self._swept_at = 0.0
         self._transport = WebhookTransport(policy, resolver or Resolver(), max_connections=max_in_flight)
 
     async def tick(self) -> None:
         """Hand due events to delivery tasks, and more as tasks end, for one interval at most: a
-        receiver that answers at once gets its next event at once, not a pass later. What the
-        ended tasks found is recorded together, in one transaction."""
+        receiver that answers at once gets its next event at once, not a pass later. What ended
+        tasks found is recorded in batches, each in one transaction."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.interval
+        # Looked up afresh each pass: a tenant whose events came since waits one pass at most.
+        self._waiting = []
         while True:
-            await self._record_ended()
+            await self._record_ended(force=False)
+            if not self._waiting and len(self._in_flight) < self._max_in_flight:
+                self._waiting = await self._due(_DUE_BATCH)
             await self._launch()
             left = deadline - loop.time()
-            if not self._in_flight or left <= 0:
+            running = [task for _, task in self._in_flight.values() if not task.done()]
+            if left <= 0 or not self._in_flight:
                 break
-            tasks = [task for _, task in self._in_flight.values()]
-            done, pending = await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-            if not done:
+            if self._ended_since is not None:
+                left = min(left, max(0.0, self._ended_since + _RECORD_AFTER - loop.time()))
+            if running:
+                done, _ = await asyncio.wait(running, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if not done and self._ended_since is None:
+                    break  # receivers still answering: the next pass looks again
+            elif left > 0:
+                await asyncio.sleep(left)
+            if not self._waiting and self._ended_since is None and not running:
                 break
-            if pending:
-                # The others posted at about the same time: record them with it, in one transaction.
-                await asyncio.wait(pending, timeout=_GATHER_SECONDS)
+        await self._record_ended(force=True)
         if loop.time() - self._swept_at >= _SWEEP_EVERY:
             self._swept_at = loop.time()
             await self._sweep()
 
     async def _launch(self) -> None:
+        """Hand waiting events to tasks, each receiver and tenant its share and no more; their
+        bodies and secrets are read in one go."""
         room = self._max_in_flight - len(self._in_flight)
-        if room <= 0:
-            return
-        # Receivers and tenants that have their share under way are not even looked at.
-        full_hosts = {host for host, load in self._host_load.items() if load >= self._per_host}
-        full_tenants = [tenant for tenant, load in self._tenant_load.items() if load >= self._per_tenant]
-        skipped = [sub for host in full_hosts for sub in self._subscriptions_of.get(host, ())]
         chosen: list[_Due] = []
-        hosts: Counter[str] = Counter()
-        tenants: Counter[str] = Counter()
-        for event in await self._due(room + 8, skipped, full_tenants):
-            if len(chosen) >= room:
-                break
+        left: list[_Due] = []
+        for event in self._waiting:
             host, tenant = event.host, event.tenant_id
-            self._subscriptions_of.setdefault(host, set()).add(event.subscription_id)
-            # A receiver, and a tenant, get their share and no more: the rest wait their turn.
             if (
-                self._host_load[host] + hosts[host] >= self._per_host
-                or self._tenant_load[tenant] + tenants[tenant] >= self._per_tenant
+                len(chosen) >= room
+                or self._host_load[host] >= self._per_host
+                or self._tenant_load[tenant] >= self._per_tenant
             ):
+                left.append(event)
                 continue
-            hosts[host] += 1
-            tenants[tenant] += 1
+            self._host_load[host] += 1
+            self._tenant_load[tenant] += 1
             chosen.append(event)
+        self._waiting = left
         if not chosen:
             return
-        bodies, secrets = await self._contents(chosen)
+        try:
+            bodies, secrets = await self._contents(chosen)
+        except BaseException:
+            for event in chosen:
+                self._release(event)
+            raise
         for event in chosen:
-            self._host_load[event.host] += 1
-            self._tenant_load[event.tenant_id] += 1
+            self._subscriptions_of.setdefault(event.host, set()).add(event.subscription_id)
             task = asyncio.create_task(
                 self.post(event, bodies.get(event.id), secrets.get(event.tenant_id)),
                 name=f"webhook {event.id}",
             )
+            task.add_done_callback(functools.partial(self._posted, event))
             self._in_flight[event.id] = (event, task)
+
+    def _posted(self, event: _Due, _: asyncio.Task[Attempt]) -> None:
+        """The attempt ended: its receiver and tenant may take another (it is recorded later)."""
+        if self._ended_since is None:
+            self._ended_since = asyncio.get_running_loop().time()
+        subscriptions = self._subscriptions_of.get(event.host, set())
+        subscriptions.discard(event.subscription_id)
+        if not subscriptions:
+            self._subscriptions_of.pop(event.host, None)
+        self._release(event)
+
+    def _release(self, event: _Due) -> None:
+        for load, name in ((self._host_load, event.host), (self._tenant_load, event.tenant_id)):
+            load[name] -= 1
+            if load[name] <= 0:
+                del load[name]
 
     async def _contents(self, events: list[_Due]) -> tuple[dict[str, str], dict[str, str]]:
         """The events' bodies by id and their tenants' secrets, in one read for them all."""
@@ -235,11 +270,16 @@ class WebhookDelivery:
             secrets = await db.execute(_SECRETS, {"tenants": sorted({event.tenant_id for event in events})})
             return dict(bodies.tuples().all()), dict(secrets.tuples().all())
 
-    async def _record_ended(self) -> None:
-        """Record the attempts that ended; until then their events stay under way (never handed
-        out twice)."""
+    async def _record_ended(self, *, force: bool) -> None:
+        """Record the attempts that ended, once enough have or the first waited long enough (or
+        now, with ``force``); until then their events stay under way (never handed out twice)."""
         ended = [(event, task) for event, task in self._in_flight.values() if task.done()]
         if not ended:
+            self._ended_since = None
+            return
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - (self._ended_since or loop.time())
+        if not force and len(ended) < _RECORD_BATCH and waited < _RECORD_AFTER:
             return
         attempts = []
         for event, task in ended:
@@ -256,13 +296,9 @@ class WebhookDelivery:
         finally:
             for event, _ in ended:
                 del self._in_flight[event.id]
-                self._subscriptions_of.get(event.host, set()).discard(event.subscription_id)
-                for load, name in ((self._host_load, event.host), (self._tenant_load, event.tenant_id)):
-                    load[name] -= 1
-                    if load[name] <= 0:
-                        del load[name]
-                if not self._subscriptions_of.get(event.host, True):
-                    del self._subscriptions_of[event.host]
+            # Attempts that ended while these were recorded wait for the next batch.
+            more = any(task.done() for _, task in self._in_flight.values())
+            self._ended_since = loop.time() if more else None
 
     async def close(self) -> None:
         """Stop delivering: what ended is recorded; events under way stay pending and go again
@@ -274,12 +310,16 @@ class WebhookDelivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):
-            await self._record_ended()
+            await self._record_ended(force=True)
         await self._transport.close()
 
-    async def _due(self, limit: int, skipped: list[str], full_tenants: list[str]) -> list[_Due]:
+    async def _due(self, limit: int) -> list[_Due]:
         """Due events, not under way, that no earlier event of theirs holds back: each tenant's
-        first before any tenant's second, so a tenant with many events never crowds out the others."""
+        first before any tenant's second, so a tenant with many events never crowds out the others.
+        Receivers and tenants that have their share under way are not even looked at."""
+        full_hosts = {host for host, load in self._host_load.items() if load >= self._per_host}
+        full_tenants = [tenant for tenant, load in self._tenant_load.items() if load >= self._per_tenant]
+        skipped = [sub for host in full_hosts for sub in self._subscriptions_of.get(host, ())]
         query = _DUE
         parameters = {
             "now": utc_now(),
