@@ -7,8 +7,9 @@ or another tenant's deliveries. A resource's events go in order: a page event wa
 resource's ``started``, and any other event for every event before it. An event stays pending
 until its outcome is recorded, so a gateway that dies during a delivery sends it again after
 restart: at least once, with the same ``webhookId``. Outcomes are recorded in batches (32 attempts,
-or 20 ms after the first ended), and due events are looked up 256 at a time, afresh each pass; a
-receiver's share is free again as soon as its attempt ends, not when it is recorded.
+or 20 ms after the first ended), and due events are looked up 256 at a time, afresh each pass,
+the bodies of the next 64 read together; a receiver's share is free again as soon as its attempt
+ends, not when it is recorded.
 
 Connections obey the address policy where they are made (``transport.py``): the addresses a
 host resolves to are checked, and only a checked address is connected to. Redirects are not
@@ -51,8 +52,10 @@ _SWEEP_EVERY = 60.0
 # first of them ended this long ago; their events stay pending, and under way, until then.
 _RECORD_BATCH = 32
 _RECORD_AFTER = 0.02
-# Due events are looked up this many at a time, and handed out from memory until the next pass.
+# Due events are looked up this many at a time, and handed out from memory until the next pass;
+# the bodies of the next this many (and their tenants' secrets) are read together.
 _DUE_BATCH = 256
+_BODY_BATCH = 64
 
 
 def _due_events() -> Select[Any]:
@@ -173,8 +176,11 @@ class WebhookDelivery:
         # Events under way (posting, or posted and not yet recorded), by id.
         self._in_flight: dict[str, tuple[_Due, asyncio.Task[Attempt]]] = {}
         self._ended_since: float | None = None
-        # Due events not yet handed out, as the last look found them (each pass looks afresh).
+        # Due events not yet handed out, as the last look found them (each pass looks afresh), and
+        # the bodies and secrets read ahead for them.
         self._waiting: list[_Due] = []
+        self._bodies: dict[str, str] = {}
+        self._tenant_secrets: dict[str, str] = {}
         self._subscriptions_of: dict[str, set[str]] = {}
         self._swept_at = 0.0
         self._transport = WebhookTransport(policy, resolver or Resolver(), max_connections=max_in_flight)
@@ -186,7 +192,7 @@ class WebhookDelivery:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.interval
         # Looked up afresh each pass: a tenant whose events came since waits one pass at most.
-        self._waiting = []
+        self._waiting, self._bodies, self._tenant_secrets = [], {}, {}
         while True:
             await self._record_ended(force=False)
             if not self._waiting and len(self._in_flight) < self._max_in_flight:
@@ -233,15 +239,17 @@ class WebhookDelivery:
         if not chosen:
             return
         try:
-            bodies, secrets = await self._contents(chosen)
+            if any(event.id not in self._bodies for event in chosen):
+                await self._read_ahead(chosen)
         except BaseException:
             for event in chosen:
                 self._release(event)
             raise
         for event in chosen:
             self._subscriptions_of.setdefault(event.host, set()).add(event.subscription_id)
+            body = self._bodies.pop(event.id, None)
             task = asyncio.create_task(
-                self.post(event, bodies.get(event.id), secrets.get(event.tenant_id)),
+                self.post(event, body, self._tenant_secrets.get(event.tenant_id)),
                 name=f"webhook {event.id}",
             )
             task.add_done_callback(functools.partial(self._posted, event))
@@ -263,12 +271,22 @@ class WebhookDelivery:
             if load[name] <= 0:
                 del load[name]
 
-    async def _contents(self, events: list[_Due]) -> tuple[dict[str, str], dict[str, str]]:
-        """The events' bodies by id and their tenants' secrets, in one read for them all."""
+    async def _read_ahead(self, chosen: list[_Due]) -> None:
+        """Read the bodies of the chosen events and of the next waiting ones, up to _BODY_BATCH,
+        and their tenants' secrets, in one read (a secret rotated meanwhile signs from the next pass)."""
+        ahead = [event for event in chosen if event.id not in self._bodies]
+        for event in self._waiting:
+            if len(ahead) >= _BODY_BATCH:
+                break
+            if event.id not in self._bodies:
+                ahead.append(event)
+        tenants = sorted({event.tenant_id for event in ahead} - self._tenant_secrets.keys())
         async with self._store.read() as db:
-            bodies = await db.execute(_BODIES, {"ids": [event.id for event in events]})
-            secrets = await db.execute(_SECRETS, {"tenants": sorted({event.tenant_id for event in events})})
-            return dict(bodies.tuples().all()), dict(secrets.tuples().all())
+            bodies = await db.execute(_BODIES, {"ids": [event.id for event in ahead]})
+            self._bodies.update(bodies.tuples().all())
+            if tenants:
+                secrets = await db.execute(_SECRETS, {"tenants": tenants})
+                self._tenant_secrets.update(secrets.tuples().all())
 
     async def _record_ended(self, *, force: bool) -> None:
         """Record the attempts that ended, once enough have or the first waited long enough (or
