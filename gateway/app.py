@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from gateway.api import (
     firecrawl,
+    firecrawl_account,
     geonode,
     health,
     internal,
@@ -40,6 +41,7 @@ DIALECTS = (
     scrapethis,
     schedules,
     geonode,
+    firecrawl_account,
     firecrawl,
     scrapeless,
     opencx,

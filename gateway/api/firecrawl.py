@@ -176,6 +176,23 @@ def crawl_scope(body: models.CrawlBody) -> CrawlScope:
     )
 
 
+def crawl_options(scope: CrawlScope) -> dict[str, Any]:
+    """A crawl's scope in Firecrawl's names, as its request would have given it."""
+    return {
+        "limit": scope.page_limit,
+        "includePaths": list(scope.include_paths),
+        "excludePaths": list(scope.exclude_paths),
+        "maxDiscoveryDepth": scope.max_depth,
+        "allowSubdomains": scope.allow_subdomains,
+        "allowExternalLinks": scope.allow_external_links,
+        "crawlEntireDomain": scope.entire_site,
+        "sitemap": scope.sitemap,
+        "ignoreQueryParameters": scope.ignore_query,
+        "ignoreRobotsTxt": not scope.obey_robots,
+        "regexOnFullURL": scope.regex_on_full_url,
+    }
+
+
 def _status_url(request: Request, batch: Batch) -> str:
     return str(request.url.replace(path=f"/v2/batch/scrape/{batch.id}", query=""))
 

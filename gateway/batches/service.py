@@ -292,6 +292,21 @@ class BatchService:
             total = (await db.execute(select(func.count()).select_from(batches).where(where))).scalar_one()
         return found, int(total)
 
+    async def ongoing_crawls(self, key: ApiKey, dialect: str) -> list[Batch]:
+        """The tenant's site crawls of ``dialect`` that are queued or running, oldest first."""
+        async with self._store.read() as db:
+            rows = await db.execute(
+                select(batches)
+                .where(
+                    batches.c.tenant_id == key.tenant_id,
+                    batches.c.kind == BatchKind.CRAWL,
+                    batches.c.dialect == dialect,
+                    batches.c.status.in_((BatchStatus.QUEUED, BatchStatus.RUNNING)),
+                )
+                .order_by(batches.c.created_at, batches.c.id)
+            )
+            return [Batch.from_row(row._mapping) for row in rows]
+
     async def cancel(self, key: ApiKey, batch_id: str, kind: BatchKind = BatchKind.URLS) -> tuple[Batch, int]:
         """Stop the batch: its jobs are cancelled and pages not fetched end as cancelled.
 

@@ -4,13 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.jobs.models import JobStatus
 from gateway.store import Connection
 from gateway.store.tables import jobs
+
+
+@dataclass(frozen=True)
+class TenantQueue:
+    """A tenant's spider processes now: running, waiting for a node, and when one last finished well."""
+
+    running: int
+    waiting: int
+    last_finished_at: datetime | None
+
+
+async def tenant_queue(db: Connection, tenant_id: str) -> TenantQueue:
+    counts = await db.execute(
+        select(jobs.c.status, func.count())
+        .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_((JobStatus.PENDING, JobStatus.RUNNING)))
+        .group_by(jobs.c.status)
+    )
+    by_status = {JobStatus(status): int(count) for status, count in counts.tuples()}
+    last = await db.execute(
+        select(func.max(jobs.c.finished_at)).where(
+            jobs.c.tenant_id == tenant_id, jobs.c.status == JobStatus.FINISHED
+        )
+    )
+    return TenantQueue(
+        running=by_status.get(JobStatus.RUNNING, 0),
+        waiting=by_status.get(JobStatus.PENDING, 0),
+        last_finished_at=last.scalar_one_or_none(),
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from gateway.clock import utc_now
 from gateway.errors import BadRequest, Conflict, NodeUnavailable, NotFound, PaymentRequired
 from gateway.jobs.events import ended_event
 from gateway.jobs.models import ItemPage, Job, JobStatus
-from gateway.jobs.queries import public_id_taken
+from gateway.jobs.queries import TenantQueue, public_id_taken, tenant_queue
 from gateway.nodes.pool import NodePool
 from gateway.nodes.scrapyd import NodeUnreachable, ScrapydClient, ScrapydError
 from gateway.store import Store
@@ -306,6 +306,11 @@ class JobService:
         """Whether the tenant has fewer jobs on nodes than ``max_jobs_per_tenant``."""
         async with self._store.read() as db:
             return await self._has_room(db, tenant_id)
+
+    async def queue(self, tenant_id: str) -> TenantQueue:
+        """The tenant's spider processes running and waiting (its batches' included)."""
+        async with self._store.read() as db:
+            return await tenant_queue(db, tenant_id)
 
     async def _has_room(self, db: Any, tenant_id: str) -> bool:
         if self._max_jobs_per_tenant is None:

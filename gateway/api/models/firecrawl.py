@@ -22,6 +22,10 @@ from gateway.api.models.fields import (
 )
 from gateway.api.models.webhooks import Webhook
 
+# What a key without a credit limit reports left: the SDKs read remainingCredits as an integer
+# (Java's int included), so not null.
+UNLIMITED_CREDITS = 2**31 - 1
+
 PageStatusName = Literal["scraping", "completed", "failed", "cancelled"]
 FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")
 _FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
@@ -192,3 +196,43 @@ class StartedCrawl(Model):
 class CancelledCrawl(Model):
     success: bool
     status: Literal["cancelled"]
+
+
+class CreditUsageData(Model):
+    remainingCredits: int = Field(description=f"{UNLIMITED_CREDITS} for a key without a limit")
+    planCredits: int | None = Field(description="The key's limit; null when it has none")
+    billingPeriodStart: str | None
+    billingPeriodEnd: str | None
+
+
+class CreditUsage(Model):
+    success: bool
+    data: CreditUsageData
+
+
+class QueueStatus(Model):
+    success: bool
+    jobsInQueue: int
+    activeJobsInQueue: int
+    waitingJobsInQueue: int
+    maxConcurrency: int
+    mostRecentSuccess: str | None
+
+
+class ConcurrencyCheck(Model):
+    success: bool
+    concurrency: int
+    maxConcurrency: int
+
+
+class OngoingCrawl(Model):
+    id: str
+    teamId: str
+    url: str
+    created_at: str | None
+    options: dict[str, Any]
+
+
+class OngoingCrawls(Model):
+    success: bool
+    crawls: list[OngoingCrawl]
