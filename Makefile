@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 NGINX ?= /usr/sbin/nginx
 SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test lint typecheck lock clean browser nginx bench-latency bench-quality bench-speed bench-reads bench-memory bench-recrawl
+.PHONY: run test lint typecheck lock clean browser nginx bench-latency bench-scrape bench-quality bench-speed bench-reads bench-memory bench-recrawl
 
 run: $(VENV)/.run-deps browser
 	$(BIN)/python -m gateway serve
@@ -69,6 +69,9 @@ clean:
 # Benchmarks print figures against a baseline measured in the same run; they are not tests.
 bench-latency: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.job_latency
+
+bench-scrape: $(VENV)/.dev-deps
+	$(BIN)/python -m bench.scrape_latency
 
 bench-quality: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.batch_quality

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway.api import (
     firecrawl,
     firecrawl_account,
+    firecrawl_scrape,
     geonode,
     health,
     internal,
@@ -42,6 +43,7 @@ DIALECTS = (
     schedules,
     geonode,
     firecrawl_account,
+    firecrawl_scrape,
     firecrawl,
     scrapeless,
     opencx,

@@ -1,7 +1,9 @@
 """Background work: loops that each do one pass (``tick``) every ``interval`` seconds, run together.
 
 Every loop of the platform (the job sync, batch and crawl progress, batch expiry, the scheduler) has
-this one shape, and one runner starts and stops them all.
+this one shape, and one runner starts and stops them all. A caller that waits on a loop's work (a
+one-page scrape waiting for its spider's record) can ``wake`` it: its next pass starts at once
+instead of at the end of its interval, and wakes that come during a pass make one more pass.
 """
 
 from __future__ import annotations
@@ -32,9 +34,20 @@ class Background:
     def __init__(self, loops: Sequence[Loop]) -> None:
         self.loops = list(loops)
         self._tasks: list[asyncio.Task[None]] = []
+        self._wakes: dict[str, asyncio.Event] = {}
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(_every(loop), name=loop.name) for loop in self.loops]
+        self._wakes = {loop.name: asyncio.Event() for loop in self.loops}
+        self._tasks = [
+            asyncio.create_task(_every(loop, self._wakes[loop.name]), name=loop.name) for loop in self.loops
+        ]
+
+    def wake(self, name: str) -> None:
+        """Start the loop's next pass now (or right after the one under way); a loop not running
+        ignores it."""
+        wake = self._wakes.get(name)
+        if wake is not None:
+            wake.set()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -45,13 +58,15 @@ class Background:
         self._tasks = []
 
 
-async def _every(loop: Loop) -> None:
+async def _every(loop: Loop, wake: asyncio.Event) -> None:
     while True:
         started = time.monotonic()
+        wake.clear()
         try:
             await loop.tick()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("a pass of %s failed", loop.name)
-        await asyncio.sleep(max(0.0, loop.interval - (time.monotonic() - started)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), max(0.0, loop.interval - (time.monotonic() - started)))

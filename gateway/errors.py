@@ -8,6 +8,8 @@ class GatewayError(Exception):
 
     status_code = 500
     default_message = "An unexpected error occurred on the server."
+    # A machine-readable name for the error, for dialects whose errors carry one (Firecrawl's code).
+    code: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message

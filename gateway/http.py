@@ -34,6 +34,9 @@ def is_scrapyd_route(path: str) -> bool:
     return path.endswith(".json") and path.count("/") == 1
 
 
+FIRECRAWL_PREFIX = "/v2/"
+
+
 def error_response(path: str, error: GatewayError) -> Response:
     """The one place where a domain error becomes an HTTP answer."""
     headers = {}
@@ -43,6 +46,11 @@ def error_response(path: str, error: GatewayError) -> Response:
         body: dict[str, Any] = {"status": "error", "message": error.message, "node_name": NODE_NAME}
     else:
         body = {"error": error.message}
+        if path.startswith(FIRECRAWL_PREFIX):
+            # Firecrawl's shape, which its SDKs read: success false, and a code when there is one.
+            body = {"success": False, **body}
+            if error.code is not None:
+                body["code"] = error.code
     return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 

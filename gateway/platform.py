@@ -20,6 +20,7 @@ from gateway.accounts.ratelimit import RateLimiter
 from gateway.background import Background
 from gateway.batches.progress import BatchExpiry, BatchProgress
 from gateway.batches.records import save_page_records
+from gateway.batches.scrapes import ScrapeService
 from gateway.batches.service import BatchPolicy, BatchService
 from gateway.catalog.deploy import Deployments
 from gateway.catalog.spiders import SpiderCatalog
@@ -119,6 +120,9 @@ class Platform:
             ),
             interval=settings.sync_interval,
             page_records=save_page_records,
+        )
+        self.scrapes = ScrapeService(
+            self.store, self.batches, wake_sync=lambda: self.background.wake(self.sync.name)
         )
         self.batch_expiry = BatchExpiry(self.store, batch_policy.retention)
         self.background = Background(

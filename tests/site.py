@@ -15,6 +15,7 @@ Every request's path and headers are recorded in ``requests`` and ``headers``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 import time
@@ -33,6 +34,7 @@ ENCODED_TEXT = {
 PDF_TEXT = "Quarterly report of the example company"
 JS_TEXT = "Written by JavaScript in the browser."
 LATE_TEXT = "Arrived after a while."
+INLINE_TEXT = "A page with its logo inlined."
 JSON_BODY = b'{"name": "spider", "legs": 8}'
 PLAIN_TEXT = b"Just some plain text.\nOn two lines.\n"
 
@@ -111,6 +113,17 @@ class _Handler(SimpleHTTPRequestHandler):
     def _route_large(self, path: str, query: dict[str, str]) -> None:
         size = int(float(query.get("mib", "11")) * 1024 * 1024)
         self._send(200, "text/html", b"<html><body>" + b"x" * size + b"</body></html>")
+
+    def _route_visits(self, path: str, query: dict[str, str]) -> None:
+        # A page that changes at every visit: which answers were fetched, and which were copies.
+        visit = sum(1 for seen in self.server.requests if seen.startswith("/_visits"))
+        self._send(200, "text/html", _page("Visits", f"<p>Visit number {visit}</p>", ""))
+
+    def _route_inline(self, path: str, query: dict[str, str]) -> None:
+        image = "data:image/png;base64," + base64.b64encode(_PNG).decode()
+        self._send(
+            200, "text/html", _page("Inline", f"<p>{INLINE_TEXT}</p><img src='{image}' alt='logo'>", "")
+        )
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)

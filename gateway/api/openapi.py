@@ -20,10 +20,12 @@ ERROR_DESCRIPTIONS = {
     402: "The key's credits are spent",
     403: "This key may not do that",
     404: "Not found (or another tenant's)",
+    408: "The work did not finish within its timeout",
     409: "Not in a state that allows this",
     410: "Gone",
     429: "Rate limit exceeded; see Retry-After",
     500: "Unexpected error (no details are given)",
+    502: "The page got no answer from its site (the message says why)",
     503: "No scrapyd node answers",
 }
 SECURITY_SCHEMES = {

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api.models.common import ErrorBody, ScrapydErrorBody
+from gateway.api.models.common import ErrorBody, FirecrawlErrorBody, ScrapydErrorBody
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 # What a client can get wrong, or meet, on any route that needs a key: the dialect's error shape.
@@ -37,7 +37,9 @@ class Dialect:
 SCRAPETHIS = Dialect("jobs", "ScrapeThis-style spiders and jobs")
 SCHEDULES = Dialect("schedules", "Cron schedules of jobs, batches and recrawls")
 GEONODE = Dialect("geonode", "Geonode batch scrapes")
-FIRECRAWL = Dialect("firecrawl", "Firecrawl v2 batch scrapes and crawls")
+FIRECRAWL = Dialect(
+    "firecrawl", "Firecrawl v2 scrapes, batch scrapes, crawls and account calls", error=FirecrawlErrorBody
+)
 SCRAPELESS = Dialect("scrapeless", "Scrapeless batch scrapes")
 WEBHOOKS = Dialect("webhooks", "Signed webhooks: the signing secret and the deliveries")
 OPENCX = Dialect("opencx", "open.cx-style website datasources and their recrawls")

@@ -96,22 +96,22 @@ async def documents_answer(
     pages = platform_of(request).batches.window_pages(window)
 
     async def body() -> AsyncIterator[bytes]:
-        opening = _json(head)
+        opening = json_text(head)
         yield (opening[:-1] + ("," if head else "") + '"data":[').encode()
         separator = ""
         async for chunk in pages:
-            parts = [_json(document(page, screenshot_url(base_url, batch.id, page))) for page in chunk]
+            parts = [json_text(document(page, screenshot_url(base_url, batch.id, page))) for page in chunk]
             if parts:
                 yield (separator + ",".join(parts)).encode()
                 separator = ","
-        yield ("]" + (f',"next":{_json(next_url)}' if next_url is not None else "") + "}").encode()
+        yield ("]" + (f',"next":{json_text(next_url)}' if next_url is not None else "") + "}").encode()
 
     if window.record_bytes > STREAM_FROM_BYTES:
         return StreamingResponse(body(), media_type="application/json")
     return Response(b"".join([part async for part in body()]), media_type="application/json")
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     # As Starlette's JSONResponse renders.
     return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 

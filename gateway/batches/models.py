@@ -17,6 +17,7 @@ from spiders_project.site_scope import CrawlScope
 class BatchKind(StrEnum):
     URLS = "urls"  # the pages were given
     CRAWL = "crawl"  # the site spider discovers them
+    SCRAPE = "scrape"  # one page, its answer awaited (Firecrawl's /v2/scrape)
 
 
 class BatchStatus(StrEnum):

@@ -107,8 +107,11 @@ class BatchService:
         idempotency_key: str | None = None,
         webhook: WebhookTarget | None = None,
         webhook_type: str = "batch_scrape",
+        kind: BatchKind = BatchKind.URLS,
+        cache_key: str | None = None,
     ) -> tuple[Batch, list[InvalidUrl]]:
-        """Store and start a batch; returns it with the URLs that were refused."""
+        """Store and start a batch (or a one-page scrape: ``kind``, and its ``cache_key``); returns
+        it with the URLs that were refused."""
         pool = self._pool(urls, proxy)
         options = replace(options, proxy_pool=pool.name if pool else None)
         if idempotency_key is not None:
@@ -127,6 +130,8 @@ class BatchService:
             screened.invalid,
             idempotency_key,
             credits=len(screened.accepted),
+            kind=kind,
+            cache_key=cache_key,
             webhook=(webhook, webhook_type) if webhook else None,
         )
         if existing is not None:
@@ -431,6 +436,8 @@ class BatchService:
         idempotency_key: str | None,
         *,
         credits: int,
+        kind: BatchKind = BatchKind.URLS,
+        cache_key: str | None = None,
         crawl: CrawlScope | None = None,
         webhook: tuple[WebhookTarget, str] | None = None,
     ) -> Batch | None:
@@ -448,7 +455,7 @@ class BatchService:
                         tenant_id=key.tenant_id,
                         api_key_id=key.id,
                         dialect=dialect,
-                        kind=BatchKind.CRAWL if crawl else BatchKind.URLS,
+                        kind=BatchKind.CRAWL if crawl else kind,
                         crawl=crawl.to_json() if crawl else None,
                         status=BatchStatus.QUEUED,
                         options=options.to_json(),
@@ -459,6 +466,7 @@ class BatchService:
                         credits_used=0,
                         inputs_token=secrets.token_urlsafe(32),
                         idempotency_key=idempotency_key,
+                        cache_key=cache_key,
                         created_at=now,
                         expires_at=now + self._policy.retention,
                     )

@@ -111,7 +111,8 @@ batches = Table(
     Column("api_key_id", String(36), ForeignKey("api_keys.id"), nullable=True),
     # Which API started it (geonode, firecrawl, scrapeless, opencx): status pages render in its shape.
     Column("dialect", String(20), nullable=False),
-    # "urls": the pages were given; "crawl": the site spider discovers them within ``crawl``.
+    # "urls": the pages were given; "crawl": the site spider discovers them within ``crawl``;
+    # "scrape": one page, answered synchronously (Firecrawl's /v2/scrape).
     Column("kind", String(10), nullable=False, server_default="urls"),
     Column("crawl", JSON, nullable=True),
     Column("status", String(16), nullable=False),
@@ -127,6 +128,9 @@ batches = Table(
     # Shown once to the batch's spider processes, which read their inputs with it.
     Column("inputs_token", String(64), nullable=False),
     Column("idempotency_key", String(200), nullable=True),
+    # A scrape's page and options, hashed: a later scrape asking for a copy no older than its
+    # maxAge finds it by this (null: not to be served to another scrape).
+    Column("cache_key", String(64), nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
@@ -135,6 +139,7 @@ batches = Table(
     Index(None, "tenant_id", "created_at"),
     Index(None, "status"),
     Index(None, "expires_at"),
+    Index(None, "tenant_id", "cache_key"),
     UniqueConstraint("tenant_id", "idempotency_key"),
 )
 

@@ -37,6 +37,21 @@ def test_redirects_of_every_kind_to_a_forbidden_port_reach_nothing(
     assert CANARY_BODY not in _text(result)
 
 
+def test_a_one_page_scrape_reaches_no_forbidden_port_directly_or_by_redirect(
+    tenant: httpx.Client, attacker: AttackerSite, canary: Canary
+) -> None:
+    before = canary.connections
+
+    direct = tenant.post("/v2/scrape", json={"url": canary.url, "maxAge": 0})
+    redirected = tenant.post("/v2/scrape", json={"url": attacker.redirect(canary.url), "maxAge": 0})
+
+    assert canary.connections == before
+    assert direct.status_code == 400
+    assert redirected.status_code == 502
+    assert redirected.json()["code"] == "BLOCKED_ADDRESS"
+    assert CANARY_BODY not in direct.text + redirected.text
+
+
 @pytest.mark.parametrize(
     "target",
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -15,6 +17,13 @@ class ErrorBody(Model):
     """Every dialect's error but scrapyd's: ``{"error": "what went wrong"}``."""
 
     error: str
+
+
+class FirecrawlErrorBody(ErrorBody):
+    """Firecrawl's error shape, which its SDKs read: success false, and a code for some errors."""
+
+    success: Literal[False]
+    code: str | None = None
 
 
 class ScrapydErrorBody(Model):

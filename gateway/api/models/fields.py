@@ -141,3 +141,13 @@ def _refuse(value: Any) -> Any:
 NotSupportedYet = SkipJsonSchema[Annotated[Any, AfterValidator(_refuse)]]
 # A switch the platform can leave off but not turn on yet.
 NotSupportedWhenTrue = Annotated[bool | None, AfterValidator(_refuse)]
+
+
+def _refuse_off(value: bool | None) -> bool | None:
+    if value is False:
+        raise ValueError("cannot be false: the platform always works this way")
+    return value
+
+
+# A switch the platform always has on.
+NotSupportedWhenFalse = Annotated[bool | None, AfterValidator(_refuse_off)]

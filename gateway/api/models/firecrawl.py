@@ -14,6 +14,7 @@ from gateway.api.models.fields import (
     Body,
     CountryCode,
     CssSelectors,
+    NotSupportedWhenFalse,
     NotSupportedWhenTrue,
     NotSupportedYet,
     PathPatterns,
@@ -86,10 +87,34 @@ class ScrapeOptions(Body):
     mobile: NotSupportedWhenTrue = None
     proxy: Literal["basic", "auto", "stealth"] | None = None
     location: Location | None = None
+    # The markdown never carries an inlined image's data (its alt text stays): only true is honoured.
+    removeBase64Images: NotSupportedWhenFalse = None
+    # Certificates are not checked (Scrapy's way, and Firecrawl's default): only true is honoured.
+    skipTlsVerification: NotSupportedWhenFalse = None
+    # Accepted as Firecrawl's default sends it; ads are not blocked (README).
+    blockAds: bool | None = None
+    fastMode: NotSupportedWhenTrue = None
+    parsers: NotSupportedYet = None
     actions: NotSupportedYet = None
     webhook: NotSupportedYet = None
     jsonOptions: NotSupportedYet = None
     changeTrackingOptions: NotSupportedYet = None
+
+
+# Firecrawl's default maxAge: a copy up to two days old serves a scrape (0 always fetches).
+DEFAULT_MAX_AGE_MS = 2 * 24 * 3600 * 1000
+
+
+class ScrapeBody(ScrapeOptions):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="The page to scrape"
+    )
+    maxAge: int | None = Field(
+        None, ge=0, description="Milliseconds: serve the tenant's copy of the same scrape if younger"
+    )
+    storeInCache: bool | None = None
+    minAge: NotSupportedYet = None
+    zeroDataRetention: NotSupportedWhenTrue = None
 
 
 class BatchScrapeBody(ScrapeOptions):
@@ -120,6 +145,11 @@ class Document(Model):
     links: list[str] | None = None
     screenshot: str | None = None
     metadata: dict[str, Any]
+
+
+class ScrapeAnswer(Model):
+    success: bool
+    data: Document
 
 
 class DocumentsPage(Model):
