@@ -119,6 +119,16 @@ class _Handler(SimpleHTTPRequestHandler):
         visit = sum(1 for seen in self.server.requests if seen.startswith("/_visits"))
         self._send(200, "text/html", _page("Visits", f"<p>Visit number {visit}</p>", ""))
 
+    def _route_article(self, path: str, query: dict[str, str]) -> None:
+        head = (
+            "<title>An article</title><meta property='og:site_name' content='Quotes Daily'>"
+            "<meta property='article:published_time' content='2026-11-02T08:00:00Z'>"
+            "<meta name='author' content='Ann'><meta name='author' content='Bob'>"
+            "<meta name='keywords' content='quotes'><meta name='keywords' content='life'>"
+            "<link rel='icon' href='/favicon.png'>"
+        )
+        self._send(200, "text/html", f"<html><head>{head}</head><body><p>Words.</p></body></html>".encode())
+
     def _route_inline(self, path: str, query: dict[str, str]) -> None:
         image = "data:image/png;base64," + base64.b64encode(_PNG).decode()
         self._send(

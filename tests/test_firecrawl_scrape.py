@@ -41,6 +41,19 @@ def test_a_scrape_answers_with_the_pages_document(gateway: Gateway, site: Quotes
         assert client.get("/v2/team/credit-usage").json()["data"]["remainingCredits"] == 99
 
 
+def test_the_documents_metadata_has_firecrawls_fields_and_lists_for_repeated_tags(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    doc = Firecrawl(api_url=gateway.url, api_key=key).scrape(f"{site.url}_article", formats=["markdown"])
+
+    typed = doc.metadata_typed
+    assert typed.og_site_name == "Quotes Daily"
+    assert typed.published_time == "2026-11-02T08:00:00Z"
+    assert typed.favicon == f"{site.url}favicon.png"
+    assert typed.keywords == ["quotes", "life"]
+    assert doc.metadata_dict["author"] == ["Ann", "Bob"]
+
+
 def test_a_copy_younger_than_max_age_is_served_and_an_older_one_is_not(
     gateway: Gateway, site: QuotesSite, key: str
 ) -> None:

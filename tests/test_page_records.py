@@ -133,6 +133,56 @@ def test_head_metadata_under_firecrawl_names() -> None:
     }
 
 
+def test_head_metadata_has_firecrawls_further_fields_and_lists_repeated_tags() -> None:
+    head = """<html><head><title>Article</title>
+    <meta name="robots" content="noindex, follow">
+    <meta property="og:url" content="/story"><meta property="og:site_name" content="The Daily">
+    <meta property="og:locale" content="en_US">
+    <meta property="article:published_time" content="2026-11-02T08:00:00Z">
+    <meta itemprop="dateModified" content="2026-11-03T09:30:00Z">
+    <meta property="article:tag" content="spiders"><meta property="article:tag" content="scrapy">
+    <meta name="DC.Title" content="A DC title"><meta name="dcterms.created" content="2026-11-01">
+    <meta name="dc.date.created" content="2026-11-01">
+    <meta name="keywords" content="web"><meta name="keywords" content="crawl">
+    <meta name="author" content="Ann"><meta name="author" content="Bob">
+    <meta name="twitter:card" content="summary">
+    <meta name="sourceURL" content="http://evil.example/"><meta name="statusCode" content="200">
+    <link rel="shortcut icon" href="/favicon.ico"><link rel="icon" href="/other.png">
+    </head><body>x</body></html>"""
+
+    metadata = head_metadata(head, "https://news.example/2026/story?id=1")
+
+    assert metadata["robots"] == "noindex, follow"
+    assert metadata["ogUrl"] == "https://news.example/story"
+    assert (metadata["ogSiteName"], metadata["ogLocale"]) == ("The Daily", "en_US")
+    assert metadata["publishedTime"] == "2026-11-02T08:00:00Z"
+    assert metadata["modifiedTime"] == "2026-11-03T09:30:00Z"
+    assert metadata["articleTag"] == "spiders, scrapy"
+    assert metadata["dcTitle"] == "A DC title"
+    assert metadata["dcTermsCreated"] == metadata["dcDateCreated"] == "2026-11-01"
+    assert metadata["favicon"] == "https://news.example/favicon.ico"
+    # A tag the page repeats is a list; one it gives once, a string.
+    assert metadata["keywords"] == ["web", "crawl"]
+    assert metadata["author"] == ["Ann", "Bob"]
+    assert metadata["twitter:card"] == "summary"
+    # The page cannot pass its own tags off as the record's fields.
+    assert "sourceURL" not in metadata
+    assert "statusCode" not in metadata
+
+
+def test_a_page_cannot_flood_its_metadata() -> None:
+    tags = "".join(f'<meta name="custom-{n}" content="{"v" * 5000}">' for n in range(500))
+    repeated = '<meta name="same" content="again">' * 500
+
+    many = head_metadata(f"<html><head>{tags}</head><body></body></html>", "https://e.com/")
+    again = head_metadata(f"<html><head>{repeated}</head><body></body></html>", "https://e.com/")
+
+    custom = [name for name in many if name.startswith("custom-")]
+    assert len(custom) == 50
+    assert all(len(many[name]) == 2000 for name in custom)
+    assert again["same"] == ["again"] * 20
+
+
 @pytest.mark.parametrize(
     ("text", "encoding", "content_type"),
     [

@@ -1,5 +1,5 @@
 """A page as a Firecrawl document (Firecrawl v2 and Scrapeless answer with it, and page webhooks
-carry it): the formats asked for, and metadata of string values only."""
+carry it): the formats asked for, and metadata of strings, numbers and lists of strings."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ def page_document(
     if record.get("screenshot") and screenshot_url:
         doc["screenshot"] = screenshot_url
     metadata = {
-        name: value
-        for name, value in (record.get("metadata") or {}).items()
-        if value is not None and (isinstance(value, str | int) or name == "ogLocaleAlternate")
+        name: value for name, value in (record.get("metadata") or {}).items() if _metadata_value(value)
     }
     metadata.setdefault("sourceURL", url)
     metadata.setdefault("ogLocaleAlternate", [])
@@ -32,3 +30,11 @@ def page_document(
         metadata["error"] = error
     doc["metadata"] = metadata
     return doc
+
+
+def _metadata_value(value: Any) -> bool:
+    """What a document's metadata carries: strings and numbers, and lists of strings (a meta tag
+    the page repeats)."""
+    if isinstance(value, list):
+        return all(isinstance(entry, str) for entry in value)
+    return isinstance(value, str | int)
