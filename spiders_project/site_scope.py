@@ -41,6 +41,12 @@ class CrawlScope:
     obey_robots: bool = True
     # Whether pages get a content hash and the validators of their response (recrawls compare them).
     track_changes: bool = False
+    # Seconds between two requests of the crawl, and how many it has in flight at most (None: the
+    # spider's own defaults).
+    delay_seconds: float | None = None
+    max_concurrency: int | None = None
+    # Whether pages robots.txt forbids become records (ROBOTS_BLOCKED), so the crawl can list them.
+    list_robots_blocked: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CrawlScope:

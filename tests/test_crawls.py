@@ -3,6 +3,7 @@ recrawled with exact change counts, on the real site spider against a website th
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 from collections.abc import Iterator
@@ -98,6 +99,49 @@ def test_firecrawl_sitemap_finds_pages_no_link_leads_to(firecrawl: Firecrawl) ->
 
     assert orphan in source_urls(with_sitemap)
     assert orphan not in source_urls(without)
+
+
+def test_firecrawl_crawl_reads_the_sitemaps_robots_txt_names(firecrawl: Firecrawl) -> None:
+    with Website(pages=4, sitemap_path="/maps/pages.xml") as site:
+        orphan = f"{site.url}/p/{site.orphan()}"
+        crawled = firecrawl.crawl(f"{site.url}/", poll_interval=1, timeout=120)
+
+    assert orphan in source_urls(crawled)
+
+
+def test_firecrawl_crawl_lists_the_pages_robots_txt_forbids(firecrawl: Firecrawl) -> None:
+    with Website(pages=10, robots_disallow=["/private"]) as site:
+        crawled = firecrawl.crawl(f"{site.url}/", limit=5, sitemap="skip", poll_interval=1, timeout=120)
+        errors = firecrawl.get_crawl_errors(crawled.id)
+        private = [path for path, _ in site.requests if path.startswith("/private")]
+
+    assert errors.robots_blocked == [f"{site.url}/private/1"]
+    assert errors.errors == []
+    assert private == []
+    # A forbidden page takes no place under the limit: five pages were scraped.
+    assert len(crawled.data) == 5
+
+
+def test_firecrawl_crawl_keeps_its_delay_and_concurrency(firecrawl: Firecrawl) -> None:
+    with Website(pages=6) as site:
+        site.delay = 0.3
+        firecrawl.crawl(
+            f"{site.url}/", limit=6, sitemap="skip", max_concurrency=2, poll_interval=1, timeout=120
+        )
+        concurrent = site.peak_in_flight
+        site.delay, site.peak_in_flight = 0.0, 0
+        site.page_request_times.clear()
+        firecrawl.crawl(f"{site.url}/", limit=3, sitemap="skip", delay=1, poll_interval=1, timeout=120)
+        times = site.page_request_times[:]
+        site.delay, site.peak_in_flight = 0.3, 0
+        firecrawl.crawl(f"{site.url}/", limit=6, sitemap="skip", poll_interval=1, timeout=120)
+        unbounded = site.peak_in_flight
+
+    assert concurrent <= 2
+    # Without a bound, the same crawl has more pages in flight: the bound is what held it.
+    assert unbounded > 2
+    assert len(times) == 3
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) >= 0.95
 
 
 def test_firecrawl_crawl_renders_javascript_when_asked(firecrawl: Firecrawl, site: QuotesSite) -> None:

@@ -70,8 +70,11 @@ class Website:
         robots_disallow: Sequence[str] = (),
         paragraph_bytes: int = 2000,
         sitemap: bool = True,
+        sitemap_path: str = "/sitemap.xml",
     ) -> None:
         self.validators = validators
+        # Elsewhere than /sitemap.xml, robots.txt names it (a Sitemap: line).
+        self.sitemap_path = sitemap_path
         self.robots_disallow = tuple(robots_disallow)
         self.paragraph_bytes = paragraph_bytes
         self.sitemap = sitemap
@@ -80,6 +83,10 @@ class Website:
         self.bytes_sent = 0
         self.requests: list[tuple[str, int]] = []
         self.headers: list[dict[str, str]] = []
+        # When each page request arrived (monotonic seconds), and the most answered at once.
+        self.page_request_times: list[float] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         # A day old, so a crawler's own clock never precedes it.
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -219,6 +226,8 @@ class Website:
 
     def _robots(self) -> bytes:
         lines = ["User-agent: *", *(f"Disallow: {path}" for path in self.robots_disallow)]
+        if self.sitemap_path != "/sitemap.xml":
+            lines.append(f"Sitemap: {self.url}{self.sitemap_path}")
         return "".join(f"{line}\n" for line in lines).encode()
 
     def _record(self, path: str, status: int, headers: dict[str, str] | None) -> None:
@@ -274,6 +283,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, head: bool) -> None:
         site = self.server.site
+        path = urlsplit(self.path).path
+        if path not in ("/robots.txt", site.sitemap_path):
+            with site._lock:
+                site.page_request_times.append(time.monotonic())
+                site.in_flight += 1
+                site.peak_in_flight = max(site.peak_in_flight, site.in_flight)
+            try:
+                self._answer_page(head=head)
+            finally:
+                with site._lock:
+                    site.in_flight -= 1
+            return
+        self._answer_page(head=head)
+
+    def _answer_page(self, *, head: bool) -> None:
+        site = self.server.site
         if site.delay:
             time.sleep(site.delay)
         self._request_headers = dict(self.headers.items())
@@ -294,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             body = content + f"<footer>Rendered at {stamp}</footer></body></html>".encode()
             self._send(200, "text/html; charset=utf-8", body, head=head, extra=extra)
-        elif path == "/sitemap.xml" and site.sitemap:
+        elif path == site.sitemap_path and site.sitemap:
             self._send(200, "application/xml", site._sitemap(), head=head)
         elif path == "/robots.txt":
             self._send(200, "text/plain; charset=utf-8", site._robots(), head=head)

@@ -23,6 +23,7 @@ from gateway.batches.models import BATCH_EVENTS, Batch, BatchKind, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 from gateway.webhooks.models import Dialect
+from spiders_project.contract import ROBOTS_BLOCKED
 from spiders_project.site_scope import MAX_PAGE_LIMIT, CrawlScope
 
 # The SDK reads the whole status page into memory; Firecrawl caps one at 10 MiB.
@@ -113,8 +114,10 @@ async def _errors(request: Request, kind: BatchKind) -> JSONResponse:
             "timestamp": timestamp(page.finished_at),
         }
         for page in failed
+        if page.error_code != ROBOTS_BLOCKED
     ]
-    return JSONResponse({"errors": errors, "robotsBlocked": []})
+    blocked = [page.url for page in failed if page.error_code == ROBOTS_BLOCKED]
+    return JSONResponse({"errors": errors, "robotsBlocked": blocked})
 
 
 async def cancel_batch(request: Request) -> JSONResponse:
@@ -173,6 +176,9 @@ def crawl_scope(body: models.CrawlBody) -> CrawlScope:
         ignore_query=body.ignoreQueryParameters is True,
         obey_robots=body.ignoreRobotsTxt is not True,
         regex_on_full_url=body.regexOnFullURL is True,
+        delay_seconds=body.delay or None,
+        max_concurrency=body.maxConcurrency,
+        list_robots_blocked=True,
     )
 
 
@@ -190,6 +196,8 @@ def crawl_options(scope: CrawlScope) -> dict[str, Any]:
         "ignoreQueryParameters": scope.ignore_query,
         "ignoreRobotsTxt": not scope.obey_robots,
         "regexOnFullURL": scope.regex_on_full_url,
+        "delay": scope.delay_seconds,
+        "maxConcurrency": scope.max_concurrency,
     }
 
 

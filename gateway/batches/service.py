@@ -518,8 +518,8 @@ class BatchService:
         settings = {"BATCH_CLAIM_PATIENCE": str(self._policy.claim_patience_seconds)}
         if options.rendered:
             settings |= {"BATCH_RENDERING": "True", "BROWSER_PAGES": str(self._policy.browser_pages)}
-        if row.crawl and not CrawlScope.from_json(row.crawl).obey_robots:
-            settings["ROBOTSTXT_OBEY"] = "False"
+        if row.crawl:
+            settings |= _crawl_settings(CrawlScope.from_json(row.crawl))
         started = 0
         for _ in range(count):
             try:
@@ -558,6 +558,19 @@ class BatchService:
         async with self._store.read() as db:
             row = (await db.execute(select(batches).where(batches.c.id == batch_id))).one()
         return Batch.from_row(row._mapping)
+
+
+def _crawl_settings(scope: CrawlScope) -> dict[str, str]:
+    """The Scrapy settings a crawl's own rules ask of its spider: robots.txt, pace, concurrency."""
+    settings = {}
+    if not scope.obey_robots:
+        settings["ROBOTSTXT_OBEY"] = "False"
+    if scope.delay_seconds:
+        settings |= {"DOWNLOAD_DELAY": str(scope.delay_seconds), "RANDOMIZE_DOWNLOAD_DELAY": "False"}
+    if scope.max_concurrency:
+        concurrency = str(scope.max_concurrency)
+        settings |= {"CONCURRENT_REQUESTS": concurrency, "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency}
+    return settings
 
 
 def _invalid(entry: dict[str, Any]) -> InvalidUrl:

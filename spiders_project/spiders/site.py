@@ -8,9 +8,11 @@ previous crawl's pages: it asks conditionally, and a 304 page reuses its known l
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -22,7 +24,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
-from spiders_project.contract import Inputs
+from spiders_project.contract import ROBOTS_BLOCKED, Inputs
 from spiders_project.conversion import absolute_url, page_links, parse_html
 from spiders_project.fetching import (
     MAX_PAGE_BYTES,
@@ -38,6 +40,7 @@ from spiders_project.site_scope import CrawlScope, ScopeRules, canonical_url
 
 MAX_REDIRECTS = 5
 MAX_SITEMAPS = 50
+_SITEMAP_LINE = re.compile(rb"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 
 
@@ -65,8 +68,10 @@ class SiteSpider(PageSpider):
         self._frontier: deque[tuple[str, int]] = deque()
         self._seen: set[str] = set()
         self._recorded = 0
+        # Records of pages robots.txt forbids: they take no place under the page limit.
+        self._blocked = 0
         self._in_flight = 0
-        self._sitemaps = 0
+        self._sitemaps: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
@@ -94,7 +99,14 @@ class SiteSpider(PageSpider):
         self._seen.add(start)
         self._frontier.append((start, 0))
         if self.scope.sitemap != "skip":
-            yield self._sitemap_request(absolute_url(start, "/sitemap.xml") or start)
+            yield from self._sitemap_request(absolute_url(start, "/sitemap.xml") or start)
+            # robots.txt may name further sitemaps (Sitemap: lines).
+            yield scrapy.Request(
+                absolute_url(start, "/robots.txt") or start,
+                callback=self.parse_robots,
+                errback=lambda _: None,
+                dont_filter=True,
+            )
         yield from self._pump()
 
     def parse_page(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
@@ -132,10 +144,25 @@ class SiteSpider(PageSpider):
         request = failure.request  # type: ignore[attr-defined]
         if isinstance(failure.value, IgnoreRequest) and "robots.txt" in str(failure.value):
             self.logger.info("robots.txt forbids %s", request.url)
+            if self.scope.list_robots_blocked:
+                page = self._page(request, request.meta["page_url"])
+                page.error_code, page.error = ROBOTS_BLOCKED, "robots.txt forbids crawling this page"
+                self._blocked += 1
+                yield self._record(page)
         else:
             page = self._page(request, request.meta["page_url"])
             page.error_code, page.error = failure_code(failure)
             yield self._record(page)
+        yield from self._pump()
+
+    def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
+        if response.status != 200:
+            return
+        for match in _SITEMAP_LINE.finditer(response.body[:MAX_PAGE_BYTES]):
+            location = absolute_url(response.url, match.group(1).decode("latin-1"))
+            # The site's own sitemaps only: robots.txt cannot send the crawl elsewhere.
+            if location and urlsplit(location).hostname == urlsplit(response.url).hostname:
+                yield from self._sitemap_request(location)
         yield from self._pump()
 
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
@@ -161,8 +188,7 @@ class SiteSpider(PageSpider):
             if not location:
                 continue
             if sitemap.type == "sitemapindex":
-                if self._sitemaps < MAX_SITEMAPS:
-                    yield self._sitemap_request(location)
+                yield from self._sitemap_request(location)
             else:
                 self._admit(location, 0)
         yield from self._pump()
@@ -200,7 +226,7 @@ class SiteSpider(PageSpider):
         """Send pages from the frontier while the page limit and Scrapy's concurrency allow."""
         window = 2 * self.settings.getint("CONCURRENT_REQUESTS", 16)
         while self._frontier and self._in_flight < window:
-            if self._recorded + self._in_flight >= self.scope.page_limit:
+            if self._pages_recorded + self._in_flight >= self.scope.page_limit:
                 self._frontier.clear()
                 return
             url, depth = self._frontier.popleft()
@@ -232,9 +258,17 @@ class SiteSpider(PageSpider):
             dont_filter=True,
         )
 
-    def _sitemap_request(self, url: str) -> scrapy.Request:
-        self._sitemaps += 1
-        return scrapy.Request(url, callback=self.parse_sitemap, errback=lambda _: None, dont_filter=True)
+    def _sitemap_request(self, url: str) -> Iterator[scrapy.Request]:
+        """A request of the sitemap, unless it was asked for already or the crawl has read enough."""
+        if url in self._sitemaps or len(self._sitemaps) >= MAX_SITEMAPS:
+            return
+        self._sitemaps.add(url)
+        yield scrapy.Request(url, callback=self.parse_sitemap, errback=lambda _: None, dont_filter=True)
+
+    @property
+    def _pages_recorded(self) -> int:
+        """Records that count under the page limit."""
+        return self._recorded - self._blocked
 
     def _record(self, page: FetchedPage) -> FetchedPage:
         page.input_index = self._recorded
@@ -245,7 +279,7 @@ class SiteSpider(PageSpider):
         return fetched_page(request, -1, url)
 
     def _idle(self) -> None:
-        if not self._frontier or self._recorded >= self.scope.page_limit:
+        if not self._frontier or self._pages_recorded >= self.scope.page_limit:
             return
         for request in self._pump():
             self.crawler.engine.crawl(request)

@@ -33,6 +33,9 @@ _FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
 # Formats other services offer that need a model; refused rather than ignored.
 _LATER_FORMATS = {"json", "summary", "changeTracking", "images", "branding"}
 MAX_WAIT_MS = 60_000
+MAX_CRAWL_DELAY = 60.0
+# The site spider's own concurrency: a crawl may ask for less, not more.
+MAX_CRAWL_CONCURRENCY = 16
 FormatName = Literal["markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage"]
 
 
@@ -210,6 +213,10 @@ class CrawlBody(Body):
     crawlEntireDomain: bool | None = None
     ignoreQueryParameters: bool | None = None
     regexOnFullURL: bool | None = None
+    delay: float | None = Field(None, ge=0, le=MAX_CRAWL_DELAY, description="Seconds between two requests")
+    maxConcurrency: int | None = Field(
+        None, ge=1, le=MAX_CRAWL_CONCURRENCY, description="Requests in flight at most"
+    )
     scrapeOptions: ScrapeOptions | None = None
     prompt: NotSupportedYet = None
     webhook: Webhook | None = None
