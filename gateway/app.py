@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway.api import (
     firecrawl,
     firecrawl_account,
+    firecrawl_map,
     firecrawl_scrape,
     geonode,
     health,
@@ -44,6 +45,7 @@ DIALECTS = (
     geonode,
     firecrawl_account,
     firecrawl_scrape,
+    firecrawl_map,
     firecrawl,
     scrapeless,
     opencx,

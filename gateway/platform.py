@@ -18,6 +18,7 @@ import httpx
 from gateway.accounts.keys import ApiKeys
 from gateway.accounts.ratelimit import RateLimiter
 from gateway.background import Background
+from gateway.batches.maps import MapService
 from gateway.batches.progress import BatchExpiry, BatchProgress
 from gateway.batches.records import save_page_records
 from gateway.batches.scrapes import ScrapeService
@@ -124,6 +125,7 @@ class Platform:
         self.scrapes = ScrapeService(
             self.store, self.batches, wake_sync=lambda: self.background.wake(self.sync.name)
         )
+        self.maps = MapService(self.batches, wake=self._wake_for_answers)
         self.batch_expiry = BatchExpiry(self.store, batch_policy.retention)
         self.background = Background(
             [
@@ -136,6 +138,11 @@ class Platform:
             ]
         )
         self.first_admin_key: str | None = None
+
+    def _wake_for_answers(self) -> None:
+        """A caller waits for work to end (a map): the job sync and the batch progress pass now."""
+        self.background.wake(self.sync.name)
+        self.background.wake(self.batch_progress.name)
 
     async def start(self) -> None:
         try:

@@ -39,6 +39,8 @@ class PageOptions:
     screenshot: str | None = None
     # The operator's proxy pool the batch goes through, by name; None: direct (or the default pool).
     proxy_pool: str | None = None
+    # A map of a site: pages are read for their head's metadata only, never converted.
+    listing: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PageOptions:

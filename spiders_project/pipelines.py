@@ -98,6 +98,8 @@ def _content(page: FetchedPage, options: PageOptions, convert: HtmlConverter) ->
     record.text, _ = decode_body(page.body, page.content_type or None)
     if media_type in _HTML_TYPES or (not media_type and "<html" in record.text[:2048].lower()):
         record.is_html = True
+        if options.listing:
+            return record  # its head's metadata is all a map needs
         content = convert(record.text, page.final_url, options.content)
         record.markdown, record.html, record.links = content.markdown, content.html, content.links
     elif media_type in _JSON_TYPES or media_type.endswith("+json"):

@@ -12,6 +12,8 @@ from w3lib.url import canonicalize_url
 from spiders_project.addresses import default_port
 
 MAX_PAGE_LIMIT = 5000
+# The most URLs a map of a site lists.
+MAX_LISTING_LIMIT = 100_000
 SITEMAP_MODES = ("include", "skip", "only")
 # Query parameters that say where a visitor came from, not which page they see.
 _TRACKING_PARAMETERS = frozenset(
@@ -47,6 +49,10 @@ class CrawlScope:
     max_concurrency: int | None = None
     # Whether pages robots.txt forbids become records (ROBOTS_BLOCKED), so the crawl can list them.
     list_robots_blocked: bool = False
+    # A map of the site rather than its pages: every URL found is a record, and at most
+    # ``fetch_limit`` pages are fetched (their links and head only, never converted) to find more.
+    listing: bool = False
+    fetch_limit: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CrawlScope:

@@ -404,3 +404,63 @@ def test_crawl_interval_recrawls_on_its_own(client: httpx.Client) -> None:
 
     assert counts(first) == dict(zip(COUNTS, (4, 4, 0, 0, 0), strict=True))
     assert counts(second) == dict(zip(COUNTS, (4, 0, 0, 0, 4), strict=True))
+
+
+# Firecrawl v2 map
+
+
+def test_firecrawl_map_lists_a_sites_urls_from_its_sitemap_and_links(firecrawl: Firecrawl) -> None:
+    with Website(pages=10) as site:
+        orphan = f"{site.url}/p/{site.orphan()}"
+        mapped = firecrawl.map(f"{site.url}/")
+        fetched = [path for path, _ in site.requests if path.startswith("/p/") or path == "/"]
+
+    urls = [link.url for link in mapped.links]
+    assert sorted(urls) == sorted([f"{site.url}/", *(f"{site.url}/p/{n}" for n in range(10)), orphan])
+    assert len(set(urls)) == len(urls)
+    titles = {link.url: link.title for link in mapped.links}
+    assert titles[f"{site.url}/"] == "Home"
+    # A small site is read whole (up to 100 pages) for links and titles, each page once.
+    assert titles[orphan] == f"Page {orphan.rsplit('/', 1)[1]}"
+    assert len(fetched) == len(set(fetched)) == 12
+
+
+def test_firecrawl_map_of_the_sitemap_alone_fetches_no_page(firecrawl: Firecrawl) -> None:
+    with Website(pages=6, sitemap_path="/maps/pages.xml") as site:
+        orphan = f"{site.url}/p/{site.orphan()}"
+        before = firecrawl.get_credit_usage().remaining_credits
+        mapped = firecrawl.map(f"{site.url}/", sitemap="only")
+        pages = [path for path, _ in site.requests if path.startswith("/p/") or path == "/"]
+        skipped = firecrawl.map(f"{site.url}/", sitemap="skip")
+
+    assert orphan in [link.url for link in mapped.links]
+    assert len(mapped.links) == 8
+    assert pages == []
+    assert firecrawl.get_credit_usage().remaining_credits == before
+    # Without the sitemap, only links lead to pages: the orphan is not among them.
+    assert orphan not in [link.url for link in skipped.links]
+    assert len(skipped.links) == 7
+
+
+def test_firecrawl_map_orders_by_the_search_and_keeps_its_limit(firecrawl: Firecrawl) -> None:
+    with Website(pages=10) as site:
+        searched = firecrawl.map(f"{site.url}/", search="page 7")
+        limited = firecrawl.map(f"{site.url}/", limit=3)
+
+    assert searched.links[0].url == f"{site.url}/p/7"
+    assert len(limited.links) == 3
+
+
+def test_firecrawl_map_refuses_what_it_cannot_map(crawl_gateway: Gateway) -> None:
+    with crawl_gateway.client(crawl_gateway.create_key("mapper")) as client:
+        answers = {
+            "address": client.post("/v2/map", json={"url": "http://169.254.169.254/"}),
+            "limit": client.post("/v2/map", json={"url": "http://127.0.0.1:9/", "limit": 100_001}),
+            "sitemap": client.post("/v2/map", json={"url": "http://127.0.0.1:9/", "sitemap": "maybe"}),
+        }
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "address": 400,
+        "limit": 400,
+        "sitemap": 400,
+    }
+    assert all(answer.json()["success"] is False for answer in answers.values())

@@ -65,11 +65,11 @@ def scrape_options(
             wait_ms=wait_ms,
             screenshot=screenshot,
         ),
-        _proxy_choice(body.proxy, country),
+        proxy_choice(body.proxy, country),
     )
 
 
-def _proxy_choice(kind: str | None, country: str | None) -> ProxyChoice | None:
+def proxy_choice(kind: str | None, country: str | None) -> ProxyChoice | None:
     """Firecrawl's ``proxy`` ("stealth": residential) and a country, when either asks for a pool."""
     if kind != "stealth" and country is None:
         return None

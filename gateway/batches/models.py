@@ -18,6 +18,12 @@ class BatchKind(StrEnum):
     URLS = "urls"  # the pages were given
     CRAWL = "crawl"  # the site spider discovers them
     SCRAPE = "scrape"  # one page, its answer awaited (Firecrawl's /v2/scrape)
+    MAP = "map"  # the site spider lists a site's URLs, its answer awaited (Firecrawl's /v2/map)
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the site spider finds the pages (a crawl, a map) rather than the caller."""
+        return self in (BatchKind.CRAWL, BatchKind.MAP)
 
 
 class BatchStatus(StrEnum):

@@ -117,7 +117,7 @@ class BatchProgress:
                 _OpenBatch(
                     row.id,
                     BatchStatus(row.status),
-                    row.kind == BatchKind.CRAWL,
+                    BatchKind(row.kind).discovers,
                     row.api_key_id,
                     row.restarts,
                     row.error,

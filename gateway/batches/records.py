@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from gateway.batches.documents import page_document
+from gateway.batches.models import BatchKind
 from gateway.clock import utc_now
 from gateway.jobs.feeds import Document
 from gateway.store import Connection
@@ -130,9 +131,9 @@ def _page_event(facts: PageFacts, record: dict[str, Any]) -> Event:
 
 
 async def _add_discovered_pages(db: Connection, batch_id: str, pages: list[dict[str, Any]]) -> None:
-    """A site crawl's pages are found as it goes: each gets its row when its record arrives."""
+    """A site crawl's (or map's) pages are found as it goes: each gets its row when its record arrives."""
     kind = (await db.execute(select(batches.c.kind).where(batches.c.id == batch_id))).scalar_one_or_none()
-    if kind != "crawl":
+    if kind is None or not BatchKind(kind).discovers:
         return
     indexes = [page["page_index"] for page in pages]
     known = {

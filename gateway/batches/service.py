@@ -175,9 +175,11 @@ class BatchService:
         webhook: WebhookTarget | None = None,
         webhook_type: str = "crawl",
     ) -> Batch:
-        """Store and start a site crawl: one ``site`` spider discovers its pages from ``scope.url``.
+        """Store and start a site crawl (or a map: ``scope.listing``): one ``site`` spider discovers
+        its pages from ``scope.url``.
 
-        Credits are held for ``page_limit`` pages and those not fetched are given back at the end.
+        Credits are held for the pages it may fetch (``page_limit``, or a map's ``fetch_limit``) and
+        those not fetched are given back at the end.
         """
         pool = pick_pool(self._policy.proxy_pools, proxy)
         options = replace(options, proxy_pool=pool.name if pool else None)
@@ -196,7 +198,8 @@ class BatchService:
             [],
             [],
             idempotency_key,
-            credits=scope.page_limit,
+            credits=scope.fetch_limit if scope.listing else scope.page_limit,
+            kind=BatchKind.MAP if scope.listing else BatchKind.CRAWL,
             crawl=scope,
             webhook=(webhook, webhook_type) if webhook else None,
         )
@@ -455,7 +458,7 @@ class BatchService:
                         tenant_id=key.tenant_id,
                         api_key_id=key.id,
                         dialect=dialect,
-                        kind=BatchKind.CRAWL if crawl else kind,
+                        kind=kind,
                         crawl=crawl.to_json() if crawl else None,
                         status=BatchStatus.QUEUED,
                         options=options.to_json(),

@@ -71,6 +71,8 @@ class SiteSpider(PageSpider):
         # Records of pages robots.txt forbids: they take no place under the page limit.
         self._blocked = 0
         self._in_flight = 0
+        # Page requests sent, redirects followed included (a map fetches a bounded number).
+        self._requested = 0
         self._sitemaps: set[str] = set()
 
     @classmethod
@@ -79,7 +81,7 @@ class SiteSpider(PageSpider):
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
+    async def start(self) -> AsyncIterator[scrapy.Request | FetchedPage]:
         try:
             inputs = await read_inputs_now(self.inputs_url)
         except InputsUnavailable as exc:
@@ -88,7 +90,7 @@ class SiteSpider(PageSpider):
         for request in self._begin(inputs):
             yield request
 
-    def _begin(self, inputs: Inputs) -> Iterator[scrapy.Request]:
+    def _begin(self, inputs: Inputs) -> Iterator[scrapy.Request | FetchedPage]:
         self._meta = self.take_inputs(inputs)
         if inputs.crawl is None:
             raise ValueError("the site spider needs a crawl's inputs")
@@ -97,7 +99,11 @@ class SiteSpider(PageSpider):
         self._known = inputs.known or {}
         start = canonical_url(self.scope.url, self.scope)
         self._seen.add(start)
-        self._frontier.append((start, 0))
+        if self.scope.listing and self.scope.sitemap == "only":
+            # A map of the sitemaps alone fetches no page: the start is listed as it is.
+            yield self._record(FetchedPage(input_index=-1, source_url=start, final_url=start))
+        else:
+            self._frontier.append((start, 0))
         if self.scope.sitemap != "skip":
             yield from self._sitemap_request(absolute_url(start, "/sitemap.xml") or start)
             # robots.txt may name further sitemaps (Sitemap: lines).
@@ -133,10 +139,12 @@ class SiteSpider(PageSpider):
             known.get("last_modified") if page.not_modified else None
         )
         page.links = links
+        listed: list[FetchedPage] = []
         if self.scope.sitemap != "only" and (self.scope.max_depth is None or depth < self.scope.max_depth):
             for link in links:
-                self._admit(link, depth + 1)
+                listed += self._admit(link, depth + 1)
         yield self._record(page)
+        yield from listed
         yield from self._pump()
 
     def page_failed(self, failure: Failure) -> Iterator[FetchedPage | scrapy.Request]:
@@ -165,7 +173,7 @@ class SiteSpider(PageSpider):
                 yield from self._sitemap_request(location)
         yield from self._pump()
 
-    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
+    def parse_sitemap(self, response: Response) -> Iterator[FetchedPage | scrapy.Request]:
         body = response.body
         if response.status != 200 or not body:
             return
@@ -190,7 +198,7 @@ class SiteSpider(PageSpider):
             if sitemap.type == "sitemapindex":
                 yield from self._sitemap_request(location)
             else:
-                self._admit(location, 0)
+                yield from self._admit(location, 0)
         yield from self._pump()
 
     def _redirect(self, response: Response, depth: int) -> Iterator[FetchedPage | scrapy.Request]:
@@ -215,12 +223,23 @@ class SiteSpider(PageSpider):
             canonical, depth, redirects=redirects, start=bool(response.meta.get("start"))
         )
 
-    def _admit(self, url: str, depth: int) -> None:
+    def _admit(self, url: str, depth: int) -> list[FetchedPage]:
+        """Put a page in the frontier, if it is new and in scope. A map lists it instead (its record,
+        returned) once the pages to fetch for links are all chosen, or when it fetches none."""
         canonical = canonical_url(url, self.scope)
         if canonical in self._seen or self.rules is None or not self.rules.follows(canonical):
-            return
+            return []
         self._seen.add(canonical)
-        self._frontier.append((canonical, depth))
+        if not self.scope.listing:
+            self._frontier.append((canonical, depth))
+            return []
+        fetching = self._requested + len(self._frontier)
+        if self.scope.sitemap != "only" and fetching < self.scope.fetch_limit:
+            self._frontier.append((canonical, depth))
+            return []
+        if self._pages_recorded + self._in_flight + len(self._frontier) >= self.scope.page_limit:
+            return []
+        return [self._record(FetchedPage(input_index=-1, source_url=canonical, final_url=canonical))]
 
     def _pump(self) -> Iterator[scrapy.Request]:
         """Send pages from the frontier while the page limit and Scrapy's concurrency allow."""
@@ -236,6 +255,7 @@ class SiteSpider(PageSpider):
         self, url: str, depth: int, *, redirects: int = 0, start: bool = False
     ) -> scrapy.Request:
         self._in_flight += 1
+        self._requested += 1
         headers = dict(self.page_options.headers)
         known = self._known.get(url) or {}
         if known.get("etag"):

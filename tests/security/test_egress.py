@@ -52,6 +52,20 @@ def test_a_one_page_scrape_reaches_no_forbidden_port_directly_or_by_redirect(
     assert CANARY_BODY not in direct.text + redirected.text
 
 
+def test_a_map_reaches_no_forbidden_port_directly_or_by_redirect(
+    tenant: httpx.Client, attacker: AttackerSite, canary: Canary
+) -> None:
+    before = canary.connections
+
+    direct = tenant.post("/v2/map", json={"url": canary.url})
+    redirected = tenant.post("/v2/map", json={"url": attacker.redirect(canary.url), "sitemap": "skip"})
+
+    assert canary.connections == before
+    assert direct.status_code == 400
+    assert redirected.status_code == 200
+    assert CANARY_BODY not in direct.text + redirected.text
+
+
 @pytest.mark.parametrize(
     "target",
     [

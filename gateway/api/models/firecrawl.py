@@ -22,6 +22,7 @@ from gateway.api.models.fields import (
     RequestHeaders,
 )
 from gateway.api.models.webhooks import Webhook
+from spiders_project.site_scope import MAX_LISTING_LIMIT
 
 # What a key without a credit limit reports left: the SDKs read remainingCredits as an integer
 # (Java's int included), so not null.
@@ -118,6 +119,34 @@ class ScrapeBody(ScrapeOptions):
     storeInCache: bool | None = None
     minAge: NotSupportedYet = None
     zeroDataRetention: NotSupportedWhenTrue = None
+
+
+class MapBody(Body):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="The site to map"
+    )
+    search: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        None, description="Words the links are ordered by"
+    )
+    sitemap: Literal["include", "skip", "only"] | None = None
+    includeSubdomains: bool | None = None
+    ignoreQueryParameters: bool | None = None
+    limit: int | None = Field(None, ge=1, le=MAX_LISTING_LIMIT)
+    timeout: int | None = Field(None, ge=1000, le=300000, description="Milliseconds")
+    location: Location | None = None
+    headers: RequestHeaders | None = None
+    ignoreCache: bool | None = None
+
+
+class MappedLink(Model):
+    url: str
+    title: str | None = None
+    description: str | None = None
+
+
+class SiteMap(Model):
+    success: bool
+    links: list[MappedLink]
 
 
 class BatchScrapeBody(ScrapeOptions):
