@@ -145,7 +145,16 @@ def test_a_firecrawl_batch_scrape_webhook_tells_every_start_page_and_end_signed(
     assert failed["data"][0]["metadata"]["statusCode"] == 404
     assert "markdown" not in failed["data"][0]
 
-    listed = deliveries(client, resource_id=batch_id)
+    # A receiver has an event a moment before its 2xx is recorded: wait for the record.
+    listed = wait_until(
+        lambda: (
+            (found := deliveries(client, resource_id=batch_id))
+            and all(entry["status"] != "pending" for entry in found)
+            and found
+        ),
+        timeout=10,
+        what="every delivery's outcome recorded",
+    )
     # Listed in the order they were emitted: started first, completed last.
     assert [entry["type"] for entry in listed] == [event["type"] for event in events]
     assert {entry["id"] for entry in listed} == {event["webhookId"] for event in events}
