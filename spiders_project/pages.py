@@ -41,6 +41,12 @@ class PageOptions:
     proxy_pool: str | None = None
     # A map of a site: pages are read for their head's metadata only, never converted.
     listing: bool = False
+    # Firecrawl's changeTracking: pages carry the hash of their main content, whitespace folded,
+    # which the gateway compares with the tenant's previous scrape of the page under the same tag
+    # (and diffs, with ``change_diff``).
+    track_changes: bool = False
+    change_tag: str = ""
+    change_diff: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PageOptions:

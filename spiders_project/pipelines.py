@@ -20,12 +20,12 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
-from spiders_project.conversion import DEFAULT_CONVERTER, HtmlConverter
+from spiders_project.conversion import DEFAULT_CONVERTER, HtmlConverter, convert_html
 from spiders_project.decoding import decode_body
 from spiders_project.documents import pdf_markdown
 from spiders_project.items import FetchedPage, PageRecord
 from spiders_project.metadata import head_metadata
-from spiders_project.pages import PageOptions
+from spiders_project.pages import ContentOptions, PageOptions
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +158,23 @@ class PageChangePipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageRecord) or not _tracks_changes(self.crawler):
+        if not isinstance(item, PageRecord):
             return item
-        page = item.page
-        if not page.not_modified and not page.failed:
+        page, options = item.page, _page_options(self.crawler)
+        if page.not_modified or page.failed:
+            return item
+        if _tracks_changes(self.crawler):
             page.content_hash = content_hash(item.markdown)
+        elif options.track_changes:
+            page.content_hash = content_hash(_main_content(item, options))
         return item
+
+
+def _main_content(item: PageRecord, options: PageOptions) -> str:
+    """The page's main content as markdown: its markdown if that is what was asked for."""
+    if options.only_main_content or not item.is_html or item.text is None:
+        return item.markdown
+    return convert_html(item.text, item.page.final_url, ContentOptions(only_main_content=True)).markdown
 
 
 def content_hash(markdown: str) -> str:
@@ -201,7 +212,8 @@ class PageRecordPipeline:
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageRecord):
             return item
-        page, formats = item.page, _page_options(self.crawler).formats
+        options = _page_options(self.crawler)
+        page, formats = item.page, options.formats
         tracks_changes = _tracks_changes(self.crawler)
         record = PageFacts(
             input_index=page.input_index,
@@ -212,7 +224,7 @@ class PageRecordPipeline:
             error=page.error,
             duration_ms=page.duration_ms,
             retry_count=page.retry_count,
-            content_hash=page.content_hash if tracks_changes else None,
+            content_hash=page.content_hash if tracks_changes or options.track_changes else None,
         ).to_record()
         if "markdown" in formats:
             record["markdown"] = item.markdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from firecrawl import Firecrawl
+from firecrawl.v2.types import ChangeTrackingFormat, CrawlJob, ScrapeOptions
 from firecrawl.v2.utils.error_handler import FirecrawlError
 
 from tests.forward_proxy import closed_port
@@ -188,3 +189,104 @@ def test_a_scrape_answers_without_waiting_for_the_sync_interval(
     finally:
         slow.stop()
         node.stop()
+
+
+def tracked(tag: str | None = None, *modes: str) -> list[object]:
+    return ["markdown", ChangeTrackingFormat(modes=list(modes), tag=tag)]
+
+
+def test_change_tracking_tells_new_same_and_changed_with_a_diff(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    firecrawl = Firecrawl(api_url=gateway.url, api_key=key)
+    changing = f"{site.url}_visits?tracked"
+
+    first = firecrawl.scrape(changing, formats=tracked("t", "git-diff"))
+    second = firecrawl.scrape(changing, formats=tracked("t", "git-diff"))
+    steady = [firecrawl.scrape(site.url, formats=tracked("t")) for _ in range(2)]
+
+    assert first.change_tracking is not None
+    assert (first.change_tracking["changeStatus"], first.change_tracking["previousScrapeAt"]) == ("new", None)
+    assert second.change_tracking is not None
+    assert second.change_tracking["changeStatus"] == "changed"
+    assert second.change_tracking["previousScrapeAt"] is not None
+    assert second.change_tracking["visibility"] == "visible"
+    diff = second.change_tracking["diff"]["text"]
+    assert "--- previous" in diff
+    assert any(line.startswith("-") and "Visit number" in line for line in diff.splitlines())
+    assert any(line.startswith("+") and "Visit number" in line for line in diff.splitlines())
+    # A page that did not change is the same, and without git-diff there is no diff.
+    assert [doc.change_tracking["changeStatus"] for doc in steady if doc.change_tracking] == ["new", "same"]
+    assert "diff" not in (steady[1].change_tracking or {})
+
+
+def test_change_histories_are_per_tag_and_per_tenant(gateway: Gateway, site: QuotesSite, key: str) -> None:
+    page = f"{site.url}page/2/"
+    mine = Firecrawl(api_url=gateway.url, api_key=key)
+    theirs = Firecrawl(api_url=gateway.url, api_key=gateway.create_key("another tracker"))
+    mine.scrape(page, formats=tracked("prices"))
+
+    again = mine.scrape(page, formats=tracked("prices"))
+    other_tag = mine.scrape(page, formats=tracked("news"))
+    other_tenant = theirs.scrape(page, formats=tracked("prices"))
+
+    assert (again.change_tracking or {})["changeStatus"] == "same"
+    assert (other_tag.change_tracking or {})["changeStatus"] == "new"
+    assert (other_tenant.change_tracking or {})["changeStatus"] == "new"
+
+
+def test_a_page_gone_is_removed_and_a_batch_tracks_changes_too(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    firecrawl = Firecrawl(api_url=gateway.url, api_key=key)
+    gone = firecrawl.scrape(f"{site.url}_status/410", formats=tracked())
+    batch = firecrawl.batch_scrape([f"{site.url}page/3/"] * 1, formats=tracked("batch"), poll_interval=1)
+    again = firecrawl.batch_scrape([f"{site.url}page/3/"], formats=tracked("batch"), poll_interval=1)
+
+    assert (gone.change_tracking or {})["changeStatus"] == "removed"
+    assert [(doc.change_tracking or {}).get("changeStatus") for doc in batch.data] == ["new"]
+    assert [(doc.change_tracking or {}).get("changeStatus") for doc in again.data] == ["same"]
+
+
+@pytest.mark.parametrize(
+    ("formats", "message"),
+    [
+        ([{"type": "changeTracking"}], "ask for 'markdown' too"),
+        (["markdown", {"type": "changeTracking", "modes": ["json"]}], "only 'git-diff' is supported"),
+        (["markdown", {"type": "changeTracking", "prompt": "what changed?"}], "needs a model"),
+    ],
+)
+def test_change_tracking_it_cannot_do_is_refused(
+    gateway: Gateway, site: QuotesSite, formats: list[object], message: str
+) -> None:
+    with gateway.client(gateway.create_key("tracking refused")) as client:
+        answer = client.post("/v2/scrape", json={"url": site.url, "formats": formats})
+        assert answer.status_code == 400, answer.text
+        assert message in answer.json()["error"]
+
+
+def test_a_crawl_tracks_changes_of_every_page_it_reaches(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    firecrawl = Firecrawl(api_url=gateway.url, api_key=key)
+    options = ScrapeOptions(formats=tracked("crawl"))
+
+    # The home page and its next pages (its tag links answer 404).
+    crawl = {"limit": 3, "include_paths": ["^/page/"], "scrape_options": options, "poll_interval": 1}
+    first = firecrawl.crawl(site.url, **crawl)
+    second = firecrawl.crawl(site.url, **crawl)
+
+    def statuses(job: CrawlJob) -> dict[str, str]:
+        return {
+            str(doc.metadata.source_url if doc.metadata else ""): (doc.change_tracking or {}).get(
+                "changeStatus", ""
+            )
+            for doc in job.data
+        }
+
+    assert first.status == second.status == "completed"
+    assert len(statuses(first)) == 3
+    assert set(statuses(first).values()) == {"new"}
+    # The same pages again: unchanged ones are the same, and each was compared with its own history.
+    assert statuses(second).keys() == statuses(first).keys()
+    assert set(statuses(second).values()) == {"same"}

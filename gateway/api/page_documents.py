@@ -40,12 +40,13 @@ def scrape_options(
 ) -> tuple[PageOptions, ProxyChoice | None]:
     """PageOptions (and the proxy asked for) from Firecrawl's scrape options; ``country`` is a
     proxy country given elsewhere (Scrapeless' ``browserOptions.proxy_country``)."""
-    formats, screenshot = {"markdown"}, None
+    formats, screenshot, tracking = {"markdown"}, None, None
     if body.formats is not None:
         formats = {entry.type for entry in body.formats}
         shots = [entry for entry in body.formats if entry.type == "screenshot"]
         if shots:
             screenshot = "full_page" if any(entry.fullPage for entry in shots) else "viewport"
+        tracking = next((entry for entry in body.formats if entry.type == "changeTracking"), None)
     headers = dict(body.headers or {})
     languages = body.location.languages if body.location else None
     if languages and not any(name.lower() == "accept-language" for name in headers):
@@ -64,6 +65,9 @@ def scrape_options(
             render=wait_ms is not None,
             wait_ms=wait_ms,
             screenshot=screenshot,
+            track_changes=tracking is not None,
+            change_tag=(tracking.tag or "") if tracking else "",
+            change_diff=tracking is not None and "git-diff" in (tracking.modes or ()),
         ),
         proxy_choice(body.proxy, country),
     )

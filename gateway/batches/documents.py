@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-DOCUMENT_FORMATS = ("markdown", "html", "rawHtml", "links")
+DOCUMENT_FORMATS = ("markdown", "html", "rawHtml", "links", "changeTracking")
 
 
 def page_document(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
+from gateway.batches.changes import track_changes
 from gateway.batches.documents import page_document
 from gateway.batches.models import BatchKind
 from gateway.clock import utc_now
@@ -22,10 +23,14 @@ from gateway.store.tables import batch_pages, batch_records, batch_screenshots, 
 from gateway.webhooks.models import PAGE
 from gateway.webhooks.outbox import Event, emit
 from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
+from spiders_project.pages import PageOptions
 
 log = logging.getLogger(__name__)
 
 
+_BATCH = select(batches.c.kind, batches.c.tenant_id, batches.c.options).where(
+    batches.c.id == bindparam("batch_id")
+)
 # A batch page record, as the batch spider's record pipeline exports it, fills its page's row.
 _PAGE_UPDATE = (
     update(batch_pages)
@@ -91,7 +96,16 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
         records.append({"batch_id": batch_id, "input_index": facts.input_index, "record": doc.text})
     if not pages:
         return
-    await _add_discovered_pages(db, batch_id, pages)
+    batch = (await db.execute(_BATCH, {"batch_id": batch_id})).first()
+    if batch is None:
+        return  # gone (expired) while its spider still wrote
+    if BatchKind(batch.kind).discovers:
+        await _add_discovered_pages(db, batch_id, pages)
+    options = PageOptions.from_json(batch.options)
+    if options.track_changes:
+        tracked = await track_changes(db, batch.tenant_id, options, list(recorded.values()), now)
+        if tracked:
+            _rewrite(records, pages, {id(value) for value in tracked}, recorded)
     if screenshots:
         indexes = [shot["input_index"] for shot in screenshots]
         await db.execute(
@@ -130,11 +144,24 @@ def _page_event(facts: PageFacts, record: dict[str, Any]) -> Event:
     return Event(PAGE, [failed], success=False, error=facts.error or facts.error_code or "failed")
 
 
+def _rewrite(
+    records: list[dict[str, Any]],
+    pages: list[dict[str, Any]],
+    changed: set[int],
+    recorded: dict[int, tuple[PageFacts, dict[str, Any]]],
+) -> None:
+    """The stored text (and size) of the records change tracking added to."""
+    by_index = {page["page_index"]: page for page in pages}
+    for record in records:
+        index = int(record["input_index"])
+        value = recorded[index][1]
+        if id(value) in changed:
+            record["record"] = json.dumps(value, ensure_ascii=False)
+            by_index[index]["page_record_bytes"] = len(record["record"].encode())
+
+
 async def _add_discovered_pages(db: Connection, batch_id: str, pages: list[dict[str, Any]]) -> None:
     """A site crawl's (or map's) pages are found as it goes: each gets its row when its record arrives."""
-    kind = (await db.execute(select(batches.c.kind).where(batches.c.id == batch_id))).scalar_one_or_none()
-    if kind is None or not BatchKind(kind).discovers:
-        return
     indexes = [page["page_index"] for page in pages]
     known = {
         row.input_index

@@ -117,6 +117,9 @@ class ScrapeService:
         longer than its timeout (the scrape is then cancelled and its credit given back)."""
         # The proxy pool a scrape would get is part of what it asked for: the pool's name is not.
         fingerprint = cache_key(url, options, proxy)
+        if options.track_changes:
+            # A copy would say what changed since a scrape before it: tracked scrapes always fetch.
+            max_age, store_in_cache = None, False
         if max_age:
             cached = await self._cached(key, fingerprint, max_age)
             if cached is not None:

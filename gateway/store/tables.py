@@ -235,6 +235,21 @@ datasource_crawls = Table(
     Index(None, "status"),
 )
 
+# A tenant's last scrape of each page under each change-tracking tag (Firecrawl's changeTracking):
+# what the next scrape of the page with that tag compares with.
+page_versions = Table(
+    "page_versions",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    # sha256 of the URL: URLs run to 2,048 characters, too long for an index on every store.
+    Column("url_hash", String(64), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    # The page's markdown as that scrape returned it, for a git-diff.
+    Column("markdown", Text, nullable=False),
+    Column("scraped_at", UTCDateTime, nullable=False),
+)
+
 # A datasource's pages as its latest crawl left them: content, validators, links, and what changed.
 datasource_pages = Table(
     "datasource_pages",

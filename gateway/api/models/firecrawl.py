@@ -29,20 +29,27 @@ from spiders_project.site_scope import MAX_LISTING_LIMIT
 UNLIMITED_CREDITS = 2**31 - 1
 
 PageStatusName = Literal["scraping", "completed", "failed", "cancelled"]
-FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot")
-_FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml"}
+FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot", "changeTracking")
+# What change tracking can give without a model: a unified diff of the markdown.
+CHANGE_TRACKING_MODES = ("git-diff",)
+_FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml", "change_tracking": "changeTracking"}
 # Formats other services offer that need a model; refused rather than ignored.
-_LATER_FORMATS = {"json", "summary", "changeTracking", "images", "branding"}
+_LATER_FORMATS = {"json", "summary", "images", "branding"}
 MAX_WAIT_MS = 60_000
 MAX_CRAWL_DELAY = 60.0
 # The site spider's own concurrency: a crawl may ask for less, not more.
 MAX_CRAWL_CONCURRENCY = 16
-FormatName = Literal["markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage"]
+FormatName = Literal[
+    "markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage", "changeTracking"
+]
 
 
 class FormatObject(Body):
     type: str
     fullPage: bool | None = None
+    # changeTracking's: how changes are shown, and which history the page is compared with.
+    modes: list[str] | None = None
+    tag: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 def _formats(value: Any) -> Any:
@@ -64,8 +71,26 @@ def _formats(value: Any) -> Any:
             raise ValueError(f"holds {name!r}: that format is not supported yet")
         if name not in FORMATS:
             raise ValueError(f"holds the unknown format {name!r}: use {', '.join(FORMATS)}")
+        if name == "changeTracking":
+            _check_change_tracking(fields)
         entries.append({**fields, "type": name})
+    if any(entry["type"] == "changeTracking" for entry in entries) and not any(
+        entry["type"] == "markdown" for entry in entries
+    ):
+        raise ValueError("holds 'changeTracking', which compares markdown: ask for 'markdown' too")
     return entries
+
+
+def _check_change_tracking(fields: dict[str, Any]) -> None:
+    modes = fields.get("modes") or []
+    if not isinstance(modes, list):
+        return  # the model says it must be a list
+    for mode in modes:
+        if mode not in CHANGE_TRACKING_MODES:
+            raise ValueError(f"holds the changeTracking mode {mode!r}: only 'git-diff' is supported")
+    for option in ("schema", "prompt"):
+        if fields.get(option) is not None:
+            raise ValueError(f"holds changeTracking's {option}, which needs a model: not supported")
 
 
 Formats = Annotated[
@@ -176,6 +201,7 @@ class Document(Model):
     rawHtml: str | None = None
     links: list[str] | None = None
     screenshot: str | None = None
+    changeTracking: dict[str, Any] | None = None
     metadata: dict[str, Any]
 
 
