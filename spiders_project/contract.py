@@ -12,6 +12,8 @@ from typing import Any
 # The record field that carries a rendered page's PNG (base64) from the spider; the gateway keeps
 # the PNG apart and leaves ``true`` in its place.
 SCREENSHOT = "screenshot"
+# What a page's browser actions gave: screenshots (base64 in the feed), scrapes, script values.
+ACTIONS = "actions"
 # The error code of a page a crawl's robots.txt forbids (recorded only when the crawl lists them).
 ROBOTS_BLOCKED = "ROBOTS_BLOCKED"
 

@@ -38,6 +38,7 @@ class PageContent:
     markdown: str
     html: str | None
     links: list[str] | None
+    images: list[str] | None = None
 
 
 # What a page converter is: (HTML, the page's URL, options) → markdown, clean HTML and links.
@@ -48,13 +49,23 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
     """Markdown (and, when asked, clean HTML and the page's links) of one HTML page."""
     selecting = bool(options.include_tags or options.exclude_tags)
     tree = None
-    if selecting or options.only_main_content or options.want_links or options.want_html:
+    if (
+        selecting
+        or options.only_main_content
+        or options.want_links
+        or options.want_html
+        or options.want_images
+    ):
         tree = parse_html(text)
         if tree is None:
             return PageContent(
-                markdown="", html="" if options.want_html else None, links=[] if options.want_links else None
+                markdown="",
+                html="" if options.want_html else None,
+                links=[] if options.want_links else None,
+                images=[] if options.want_images else None,
             )
     links = page_links(tree, url) if options.want_links else None
+    images = page_images(tree, url) if options.want_images else None
     if selecting:
         tree = _select(tree, options.include_tags, options.exclude_tags)
         text = lxml.html.tostring(tree, encoding="unicode")
@@ -69,7 +80,7 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
         if options.want_html and clean is None:
             clean = _clean_html(parse_html(text), url)
     markdown = markdown.strip()
-    return PageContent(markdown=f"{markdown}\n" if markdown else "", html=clean, links=links)
+    return PageContent(markdown=f"{markdown}\n" if markdown else "", html=clean, links=links, images=images)
 
 
 def page_links(tree: Any, base_url: str) -> list[str]:
@@ -83,6 +94,24 @@ def page_links(tree: Any, base_url: str) -> list[str]:
         absolute = absolute_url(base, href)
         if absolute and absolute.startswith(("http://", "https://")):
             seen.setdefault(urldefrag(absolute)[0], None)
+    return list(seen)
+
+
+def page_images(tree: Any, base_url: str) -> list[str]:
+    """Absolute http(s) URLs of the page's images (``img`` and ``picture`` sources, every
+    ``srcset`` candidate), de-duplicated, in page order; inlined (``data:``) ones are left out."""
+    base = absolute_url(base_url, tree.xpath("string(//head/base/@href)")) or base_url
+    seen: dict[str, None] = {}
+    for element in tree.xpath("//img | //picture/source"):
+        candidates = [element.get("src") or ""]
+        candidates += [entry.strip().split(" ")[0] for entry in (element.get("srcset") or "").split(",")]
+        for source in candidates:
+            source = source.strip()
+            if not source or source.startswith("data:"):
+                continue
+            absolute = absolute_url(base, source)
+            if absolute and absolute.startswith(("http://", "https://")):
+                seen.setdefault(absolute, None)
     return list(seen)
 
 

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from node.egress import BlockedRequest, HostNotFound
 from node.secret_arguments import INPUTS_TOKEN, INPUTS_TOKEN_VARIABLE
+from spiders_project.actions import ACTION_FAILED, ActionFailed
 from spiders_project.contract import Inputs
 from spiders_project.items import FetchedPage
 from spiders_project.middlewares import Proxy
@@ -79,11 +80,14 @@ class PageSpider(scrapy.Spider):
         settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", pages + 1, priority="spider")
         settings.set("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT", pages, priority="spider")
 
-    def take_inputs(self, inputs: Inputs) -> dict[str, Any]:
-        """Adopt the options and proxies of the gateway's inputs; returns the meta
-        every page request carries (timeout, rendering)."""
+    def take_inputs(self, inputs: Inputs) -> None:
+        """Adopt the options and proxies of the gateway's inputs."""
         self.page_options = PageOptions.from_json(inputs.options)
         self.proxies = [Proxy.from_url(url) for url in inputs.proxies]
+
+    def page_meta(self, **extra: Any) -> dict[str, Any]:
+        """The meta of one page request: its timeout, and its own rendering methods (the browser
+        keeps each page's screenshot and actions' outputs on them), with ``extra``."""
         meta: dict[str, Any] = {}
         if self.page_options.timeout_ms:
             meta["download_timeout"] = self.page_options.timeout_ms / 1000
@@ -92,7 +96,7 @@ class PageSpider(scrapy.Spider):
             from spiders_project.rendering import rendering_meta
 
             meta |= rendering_meta(self.page_options)
-        return meta
+        return meta | extra
 
 
 def fetched_page(request: Any, input_index: int, source_url: str) -> FetchedPage:
@@ -113,9 +117,11 @@ def fill_from_response(page: FetchedPage, response: Response) -> FetchedPage:
     page.content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
     page.body = response.body
     if "playwright" in response.flags:
-        from spiders_project.rendering import screenshot_of
+        from spiders_project.rendering import action_outputs_of, screenshot_of
 
         page.screenshot = screenshot_of(response.meta)
+        outputs = action_outputs_of(response.meta)
+        page.actions = outputs.to_record() if outputs else None
     if response.status >= 400:
         page.error_code = f"HTTP_{response.status}"
         page.error = f"the server answered HTTP {response.status}"
@@ -128,6 +134,8 @@ def failure_code(failure: Failure) -> tuple[str, str]:
     message = str(error) or type(error).__name__
     if isinstance(error, CannotResolveHostError | DNSLookupError | HostNotFound):
         return "DNS_ERROR", message
+    if isinstance(error, ActionFailed):
+        return ACTION_FAILED, message
     if isinstance(error, BlockedRequest):
         return "BLOCKED_ADDRESS", message
     if isinstance(error, DownloadConnectionRefusedError | ConnectionRefusedError):

@@ -21,6 +21,8 @@ class FetchedPage:
     error_code: str | None = None
     error: str | None = None
     screenshot: bytes | None = None
+    # What the page's browser actions gave (ActionOutputs.to_record), when it had some.
+    actions: dict[str, Any] | None = None
     # Site crawls: the response's validators, the page's links, and whether it answered 304 (then
     # its hash is the previous crawl's).
     etag: str | None = None
@@ -44,4 +46,5 @@ class PageRecord:
     markdown: str = ""
     html: str | None = None
     links: list[str] | None = None
+    images: list[str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-FORMATS = frozenset({"markdown", "html", "rawHtml", "links", "screenshot"})
+FORMATS = frozenset({"markdown", "html", "rawHtml", "links", "images", "screenshot"})
 WAIT_UNTIL = ("commit", "domcontentloaded", "load", "networkidle")
 SCREENSHOTS = ("viewport", "full_page")
 
@@ -19,6 +19,7 @@ class ContentOptions:
     exclude_tags: tuple[str, ...] = ()
     want_html: bool = False
     want_links: bool = False
+    want_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,13 @@ class PageOptions:
     wait_for: str | None = None
     wait_timeout_ms: int | None = None
     wait_ms: int | None = None
-    # "viewport" or "full_page"; implies rendering.
+    # "viewport" or "full_page"; implies rendering. With a quality, a JPEG of that quality.
     screenshot: str | None = None
+    screenshot_quality: int | None = None
+    # The browser's viewport (width, height) when not Chromium's default.
+    viewport: tuple[int, int] | None = None
+    # Firecrawl's browser actions, run in order before the page is taken (spiders_project.actions).
+    actions: tuple[dict[str, Any], ...] = ()
     # The operator's proxy pool the batch goes through, by name; None: direct (or the default pool).
     proxy_pool: str | None = None
     # A map of a site: pages are read for their head's metadata only, never converted.
@@ -56,6 +62,10 @@ class PageOptions:
         for name in ("include_tags", "exclude_tags"):
             values[name] = tuple(values.get(name) or ())
         values["headers"] = dict(values.get("headers") or {})
+        values["actions"] = tuple(values.get("actions") or ())
+        if values.get("viewport"):
+            width, height = values["viewport"]
+            values["viewport"] = (int(width), int(height))
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -63,12 +73,14 @@ class PageOptions:
         data["formats"] = sorted(self.formats)
         data["include_tags"] = list(self.include_tags)
         data["exclude_tags"] = list(self.exclude_tags)
+        data["actions"] = list(self.actions)
+        data["viewport"] = list(self.viewport) if self.viewport else None
         return data
 
     @property
     def rendered(self) -> bool:
-        """Whether pages go through the browser: asked for, or needed by a screenshot."""
-        return self.render or self.screenshot is not None
+        """Whether pages go through the browser: asked for, or needed by a screenshot or actions."""
+        return self.render or self.screenshot is not None or bool(self.actions)
 
     @property
     def content(self) -> ContentOptions:
@@ -78,4 +90,5 @@ class PageOptions:
             exclude_tags=self.exclude_tags,
             want_html="html" in self.formats,
             want_links="links" in self.formats,
+            want_images="images" in self.formats,
         )

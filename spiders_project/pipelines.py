@@ -19,7 +19,7 @@ from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
+from spiders_project.contract import ACTIONS, SCREENSHOT, PageFacts, RecordStatus
 from spiders_project.conversion import DEFAULT_CONVERTER, HtmlConverter, convert_html
 from spiders_project.decoding import decode_body
 from spiders_project.documents import pdf_markdown
@@ -102,6 +102,7 @@ def _content(page: FetchedPage, options: PageOptions, convert: HtmlConverter) ->
             return record  # its head's metadata is all a map needs
         content = convert(record.text, page.final_url, options.content)
         record.markdown, record.html, record.links = content.markdown, content.html, content.links
+        record.images = content.images
     elif media_type in _JSON_TYPES or media_type.endswith("+json"):
         record.markdown = f"```json\n{_pretty_json(record.text)}\n```\n"
     elif media_type.endswith("xml"):
@@ -196,7 +197,9 @@ MAX_RECORD_BYTES = 40 * 1024 * 1024
 
 def _content_bytes(record: dict[str, Any]) -> int:
     size = sum(len(record.get(name) or "") for name in ("markdown", "html", "rawHtml", "screenshot"))
-    return size + sum(len(link) + 3 for link in record.get("links") or ())
+    if record.get(ACTIONS):
+        size += len(json.dumps(record[ACTIONS], ensure_ascii=False))
+    return size + sum(len(link) + 3 for link in [*(record.get("links") or ()), *(record.get("images") or ())])
 
 
 class PageRecordPipeline:
@@ -234,13 +237,18 @@ class PageRecordPipeline:
             record["rawHtml"] = item.text if item.text is not None else ""
         if "links" in formats:
             record["links"] = item.links if item.links is not None else []
+        if "images" in formats:
+            record["images"] = item.images if item.images is not None else []
         if "screenshot" in formats and page.screenshot:
             # The gateway keeps the PNG and gives the record a URL for it instead.
             record[SCREENSHOT] = base64.b64encode(page.screenshot).decode("ascii")
+        if page.actions is not None:
+            # Their screenshots in base64, as the page's own: the gateway keeps them apart.
+            record[ACTIONS] = page.actions
         record["metadata"] = item.metadata
         if _content_bytes(record) > MAX_RECORD_BYTES:
             # The feed carries one record a line; one this big becomes the page's error instead.
-            for name in ("markdown", "html", "rawHtml", "links", "screenshot"):
+            for name in ("markdown", "html", "rawHtml", "links", "images", "screenshot", ACTIONS):
                 record.pop(name, None)
             record |= {
                 "status": RecordStatus.FAILED.value,

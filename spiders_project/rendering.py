@@ -15,6 +15,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.page import PageMethod
 
 from node.egress import policy_from_settings
+from spiders_project.actions import ActionOutputs, ActionRunner, take_screenshot
 from spiders_project.addresses import WEB_SCHEMES
 from spiders_project.guard_proxy import GuardProxy, Upstream
 from spiders_project.pages import PageOptions
@@ -80,7 +81,8 @@ def _off_the_web(request: Any) -> bool:
 
 
 def rendering_meta(options: PageOptions) -> dict[str, Any]:
-    """Request meta that sends a page through the browser as the batch's options say."""
+    """Request meta that sends a page through the browser as the batch's options say: made anew
+    for each request, as scrapy-playwright keeps each method's result on the method."""
     timeout = options.timeout_ms or DEFAULT_TIMEOUT_MS
     methods = []
     if options.wait_for:
@@ -94,8 +96,16 @@ def rendering_meta(options: PageOptions) -> dict[str, Any]:
         )
     if options.wait_ms:
         methods.append(PageMethod("wait_for_timeout", options.wait_ms))
+    if options.actions:
+        methods.append(PageMethod(ActionRunner(options.actions)))
     if options.screenshot:
-        methods.append(PageMethod("screenshot", full_page=options.screenshot == "full_page", type="png"))
+        width, height = options.viewport or (None, None)
+        shot = {
+            "fullPage": options.screenshot == "full_page",
+            "quality": options.screenshot_quality,
+            "viewport": {"width": width, "height": height} if options.viewport else None,
+        }
+        methods.append(PageMethod(_page_screenshot, shot, timeout))
     return {
         "playwright": True,
         "playwright_page_goto_kwargs": {"wait_until": options.wait_until or "load", "timeout": timeout},
@@ -103,12 +113,20 @@ def rendering_meta(options: PageOptions) -> dict[str, Any]:
     }
 
 
+async def _page_screenshot(page: Any, shot: dict[str, Any], timeout_ms: float) -> bytes:
+    """The screenshot format's: taken last, once the waits and actions are done."""
+    return await take_screenshot(page, shot, timeout_ms)
+
+
 def screenshot_of(meta: dict[str, Any]) -> bytes | None:
     for method in meta.get("playwright_page_methods") or ():
-        if (
-            isinstance(method, PageMethod)
-            and method.method == "screenshot"
-            and isinstance(method.result, bytes)
-        ):
+        if isinstance(method, PageMethod) and method.method is _page_screenshot:
+            return method.result if isinstance(method.result, bytes) else None
+    return None
+
+
+def action_outputs_of(meta: dict[str, Any]) -> ActionOutputs | None:
+    for method in meta.get("playwright_page_methods") or ():
+        if isinstance(method, PageMethod) and isinstance(method.result, ActionOutputs):
             return method.result
     return None

@@ -9,7 +9,10 @@ Besides the static quotes pages (any query string is ignored, so one page has ma
 - ``/_slow?seconds=N``: a page that answers after N seconds;
 - ``/_large?mib=N``: an N MiB page;
 - ``/_js``: text that only JavaScript writes; ``/_js_late?ms=N``: the same, N ms after load;
-- ``/_tall``: a page 3,000 pixels tall; ``/_hang``: a page whose script never ends.
+- ``/_tall``: a page 3,000 pixels tall; ``/_hang``: a page whose script never ends;
+- ``/_form``: a search box that shows what was typed (on Enter or its button), a button that reveals
+  hidden text, and a page 3,000 pixels tall: for browser actions;
+- ``/_gallery``: images every way a page gives them (src, srcset, picture, inlined, repeated).
 Every request's path and headers are recorded in ``requests`` and ``headers``.
 """
 
@@ -34,6 +37,7 @@ ENCODED_TEXT = {
 PDF_TEXT = "Quarterly report of the example company"
 JS_TEXT = "Written by JavaScript in the browser."
 LATE_TEXT = "Arrived after a while."
+REVEALED_TEXT = "Shown once the button is pressed."
 INLINE_TEXT = "A page with its logo inlined."
 JSON_BODY = b'{"name": "spider", "legs": 8}'
 PLAIN_TEXT = b"Just some plain text.\nOn two lines.\n"
@@ -103,6 +107,31 @@ class _Handler(SimpleHTTPRequestHandler):
             f" {int(query.get('ms', '1500'))});"
         )
         self._send(200, "text/html", _page("Late page", "<div id='app'></div>", script))
+
+    def _route_form(self, path: str, query: dict[str, str]) -> None:
+        body = (
+            "<input id='q'><button id='go'>Search</button><div id='out'></div>"
+            "<button id='reveal'>More</button><div id='more'></div><div style='height: 3000px'></div>"
+        )
+        script = (
+            "function show() { var p = document.createElement('p');"
+            " p.textContent = 'You searched for: ' + document.getElementById('q').value;"
+            " document.getElementById('out').replaceChildren(p); }"
+            "document.getElementById('go').onclick = show;"
+            "document.getElementById('q').onkeydown = function (e) { if (e.key === 'Enter') show(); };"
+            "document.getElementById('reveal').onclick = function () {"
+            f" document.getElementById('more').innerHTML = '<p>{REVEALED_TEXT}</p>'; }};"
+        )
+        self._send(200, "text/html", _page("Search form", body, script))
+
+    def _route_gallery(self, path: str, query: dict[str, str]) -> None:
+        inlined = "data:image/png;base64," + base64.b64encode(_PNG).decode()
+        body = (
+            "<img src='/img/cat.png' alt='cat'><img src='dog.jpg' srcset='dog-2x.jpg 2x, /img/dog-3x.jpg 3x'>"
+            "<picture><source srcset='https://cdn.example/bird.webp'><img src='/img/bird.png'></picture>"
+            f"<img src='{inlined}'><img src='/img/cat.png'><a href='/not-an-image'>link</a>"
+        )
+        self._send(200, "text/html", _page("Gallery", body, ""))
 
     def _route_hang(self, path: str, query: dict[str, str]) -> None:
         self._send(200, "text/html", _page("Hanging page", "<p>Never done</p>", "while (true) {}"))

@@ -161,7 +161,8 @@ def test_firecrawl_refuses_what_it_cannot_honour(gateway: Gateway, site: QuotesS
         for body, message in [
             ({"urls": [site.url], "formats": ["json"]}, "not supported yet"),
             ({"urls": [site.url], "waitFor": -5}, "waitFor must be"),
-            ({"urls": [site.url], "actions": [{"type": "click"}]}, "not supported yet"),
+            ({"urls": [site.url], "actions": [{"type": "click"}]}, "actions[0].click.selector is required"),
+            ({"urls": [site.url], "actions": [{"type": "pdf"}]}, "actions[0]"),
             ({"urls": [site.url], "headers": {"Host": "evil"}}, "cannot be set"),
             ({"urls": [site.url], "includeTags": ["div[["]}, "not a CSS selector this platform can use"),
             ({"urls": []}, "1 to 1000 URLs"),

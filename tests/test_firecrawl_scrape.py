@@ -139,7 +139,6 @@ def test_inlined_images_lose_their_data_in_the_markdown(gateway: Gateway, site: 
         ({"formats": ["json"]}, "'json': that format is not supported yet"),
         ({"formats": ["summary"]}, "'summary': that format is not supported yet"),
         ({"formats": ["pdfs"]}, "the unknown format 'pdfs'"),
-        ({"actions": [{"type": "wait", "milliseconds": 100}]}, "actions is not supported yet"),
         ({"skipTlsVerification": False}, "skipTlsVerification cannot be false"),
         ({"removeBase64Images": False}, "removeBase64Images cannot be false"),
         ({"mobile": True}, "mobile is not supported yet"),
@@ -290,3 +289,19 @@ def test_a_crawl_tracks_changes_of_every_page_it_reaches(
     # The same pages again: unchanged ones are the same, and each was compared with its own history.
     assert statuses(second).keys() == statuses(first).keys()
     assert set(statuses(second).values()) == {"same"}
+
+
+def test_the_images_format_lists_the_pages_images_as_absolute_urls(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    doc = Firecrawl(api_url=gateway.url, api_key=key).scrape(f"{site.url}_gallery", formats=["images"])
+
+    assert doc.images == [
+        f"{site.url}img/cat.png",
+        f"{site.url}dog.jpg",
+        f"{site.url}dog-2x.jpg",
+        f"{site.url}img/dog-3x.jpg",
+        "https://cdn.example/bird.webp",
+        f"{site.url}img/bird.png",
+    ]
+    assert doc.markdown is None

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from gateway.api import platform_of
 from gateway.api.models import firecrawl as models
 from gateway.api.operations import FIRECRAWL, KEY_ERRORS, Operation
-from gateway.api.page_documents import document, json_text, scrape_options, screenshot_url
+from gateway.api.page_documents import document, json_text, scrape_options, screenshots_at
 from gateway.api.validation import parse_body
 from gateway.batches.scrapes import Scrape
 from gateway.clock import timestamp
@@ -44,7 +44,7 @@ async def stored_scrape(request: Request) -> Response:
 
 def _answer(request: Request, done: Scrape) -> Response:
     page, batch = done.page, done.batch
-    doc: dict[str, Any] = document(page, screenshot_url(str(request.base_url), batch.id, page))
+    doc: dict[str, Any] = document(page, screenshots_at(str(request.base_url), batch.id, page))
     doc["metadata"] |= {
         "scrapeId": batch.id,
         "proxyUsed": _proxy_used(request, batch.options.proxy_pool),
@@ -71,8 +71,9 @@ OPERATIONS = [
         "Scrape one page and answer with its document",
         body=models.ScrapeBody,
         response=models.ScrapeAnswer,
-        # A scrape that outlives its timeout (408), a page that got no answer (502).
-        errors=(*KEY_ERRORS, 408, 502),
+        # A scrape that outlives its timeout (408), an action that could not be done (422), a page
+        # that got no answer (502).
+        errors=(*KEY_ERRORS, 408, 422, 502),
     ),
     Operation(
         "GET",

@@ -23,6 +23,7 @@ ERROR_DESCRIPTIONS = {
     408: "The work did not finish within its timeout",
     409: "Not in a state that allows this",
     410: "Gone",
+    422: "The page answered, but an action could not be done on it (the message says which)",
     429: "Rate limit exceeded; see Retry-After",
     500: "Unexpected error (no details are given)",
     502: "The page got no answer from its site (the message says why)",

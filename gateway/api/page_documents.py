@@ -10,10 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api import platform_of
+from gateway.api.models.actions import actions_json
 from gateway.api.models.firecrawl import BatchScrapeBody, ScrapeOptions
-from gateway.batches.documents import page_document
+from gateway.batches.documents import page_document, screenshot_file_url
 from gateway.batches.models import Batch, BatchPage, BatchStatus, PageCounts, PageWindow
 from gateway.batches.proxies import ProxyChoice
+from spiders_project.contract import SCREENSHOT
 from spiders_project.pages import PageOptions
 
 # Records of more than this are streamed page by page rather than answered from one string: a
@@ -41,11 +43,15 @@ def scrape_options(
     """PageOptions (and the proxy asked for) from Firecrawl's scrape options; ``country`` is a
     proxy country given elsewhere (Scrapeless' ``browserOptions.proxy_country``)."""
     formats, screenshot, tracking = {"markdown"}, None, None
+    quality, viewport = None, None
     if body.formats is not None:
         formats = {entry.type for entry in body.formats}
         shots = [entry for entry in body.formats if entry.type == "screenshot"]
         if shots:
             screenshot = "full_page" if any(entry.fullPage for entry in shots) else "viewport"
+            quality = next((entry.quality for entry in shots if entry.quality is not None), None)
+            size = next((entry.viewport for entry in shots if entry.viewport is not None), None)
+            viewport = (size.width, size.height) if size else None
         tracking = next((entry for entry in body.formats if entry.type == "changeTracking"), None)
     headers = dict(body.headers or {})
     languages = body.location.languages if body.location else None
@@ -65,6 +71,9 @@ def scrape_options(
             render=wait_ms is not None,
             wait_ms=wait_ms,
             screenshot=screenshot,
+            screenshot_quality=quality,
+            viewport=viewport,
+            actions=actions_json(body.actions or []),
             track_changes=tracking is not None,
             change_tag=(tracking.tag or "") if tracking else "",
             change_diff=tracking is not None and "git-diff" in (tracking.modes or ()),
@@ -80,14 +89,14 @@ def proxy_choice(kind: str | None, country: str | None) -> ProxyChoice | None:
     return ProxyChoice(type="residential" if kind == "stealth" else None, country=country)
 
 
-def document(page: BatchPage, screenshot_url: str | None = None) -> dict[str, Any]:
+def document(page: BatchPage, screenshots_at: str | None = None) -> dict[str, Any]:
     """A page as a Firecrawl document: the formats asked for and metadata (string values only)."""
     return page_document(
         page.record,
         url=page.url,
         status_code=page.status_code,
         error=page.error_message,
-        screenshot_url=screenshot_url,
+        screenshots_at=screenshots_at,
     )
 
 
@@ -104,7 +113,7 @@ async def documents_answer(
         yield (opening[:-1] + ("," if head else "") + '"data":[').encode()
         separator = ""
         async for chunk in pages:
-            parts = [json_text(document(page, screenshot_url(base_url, batch.id, page))) for page in chunk]
+            parts = [json_text(document(page, screenshots_at(base_url, batch.id, page))) for page in chunk]
             if parts:
                 yield (separator + ",".join(parts)).encode()
                 separator = ","
@@ -125,6 +134,11 @@ def credits_used(batch: Batch, counts: PageCounts) -> int:
     return batch.credits_used if batch.completed_at else counts.fetched
 
 
+def screenshots_at(base_url: str, batch_id: str, page: BatchPage) -> str:
+    """Where a page's screenshots are served (to the batch's owner), without their extension."""
+    return f"{base_url.rstrip('/')}/screenshots/{batch_id}/{page.input_index}"
+
+
 def screenshot_url(base_url: str, batch_id: str, page: BatchPage) -> str:
-    """Where a page's screenshot is served (to the batch's owner)."""
-    return f"{base_url.rstrip('/')}/screenshots/{batch_id}/{page.input_index}.png"
+    """Where the page's screenshot format is served."""
+    return screenshot_file_url(screenshots_at(base_url, batch_id, page), 0, page.record.get(SCREENSHOT))

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from gateway.batches.changes import track_changes
-from gateway.batches.documents import page_document
+from gateway.batches.documents import image_kind, page_document
 from gateway.batches.models import BatchKind
 from gateway.clock import utc_now
 from gateway.jobs.feeds import Document
@@ -22,7 +22,7 @@ from gateway.store import Connection
 from gateway.store.tables import batch_pages, batch_records, batch_screenshots, batches
 from gateway.webhooks.models import PAGE
 from gateway.webhooks.outbox import Event, emit
-from spiders_project.contract import SCREENSHOT, PageFacts, RecordStatus
+from spiders_project.contract import ACTIONS, SCREENSHOT, PageFacts, RecordStatus
 from spiders_project.pages import PageOptions
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,12 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
         if facts is None:
             log.warning("batch %s: skipped a feed line that is not a page record", batch_id)
             continue
-        if isinstance(value.get(SCREENSHOT), str):
-            # The PNG is kept apart and served by URL; the record only says it has one.
-            try:
-                png = base64.b64decode(value[SCREENSHOT], validate=True)
-            except ValueError:
-                png = b""
-            value[SCREENSHOT] = bool(png)
-            if png:
-                screenshots.append({"batch_id": batch_id, "input_index": facts.input_index, "png": png})
+        images = _keep_images_apart(value)
+        if images:
+            screenshots += [
+                {"batch_id": batch_id, "input_index": facts.input_index, "position": position, "png": image}
+                for position, image in images
+            ]
             doc = Document(json.dumps(value, ensure_ascii=False), value)
         pages.append(
             {
@@ -107,7 +104,7 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
         if tracked:
             _rewrite(records, pages, {id(value) for value in tracked}, recorded)
     if screenshots:
-        indexes = [shot["input_index"] for shot in screenshots]
+        indexes = list({shot["input_index"] for shot in screenshots})
         await db.execute(
             delete(batch_screenshots).where(
                 batch_screenshots.c.batch_id == batch_id, batch_screenshots.c.input_index.in_(indexes)
@@ -133,6 +130,34 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
     if fresh:
         await db.execute(insert(batch_records), fresh)
         await emit(db, batch_id, (_page_event(*recorded[int(record["input_index"])]) for record in fresh))
+
+
+def _keep_images_apart(record: dict[str, Any]) -> list[tuple[int, bytes]]:
+    """The screenshots of a record as its spider wrote it (in base64): the page's own at position
+    0, its actions' from 1. Each is kept apart and served by URL; the record keeps its kind."""
+    images: list[tuple[int, bytes]] = []
+    if isinstance(record.get(SCREENSHOT), str):
+        image = _decoded(record[SCREENSHOT])
+        record[SCREENSHOT] = image_kind(image) if image else False
+        if image:
+            images.append((0, image))
+    actions = record.get(ACTIONS)
+    if isinstance(actions, dict) and isinstance(actions.get("screenshots"), list):
+        kinds: list[str] = []
+        for position, encoded in enumerate(actions["screenshots"], start=1):
+            image = _decoded(encoded) if isinstance(encoded, str) else b""
+            kinds.append(image_kind(image) if image else "")
+            if image:
+                images.append((position, image))
+        actions["screenshots"] = kinds
+    return images
+
+
+def _decoded(encoded: str) -> bytes:
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return b""
 
 
 def _page_event(facts: PageFacts, record: dict[str, Any]) -> Event:

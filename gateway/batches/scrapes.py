@@ -30,6 +30,7 @@ from gateway.clock import utc_now
 from gateway.errors import Conflict, GatewayError, NotFound, PaymentRequired
 from gateway.store import Store
 from gateway.store.tables import batch_pages, batches
+from spiders_project.actions import ACTION_FAILED, actions_seconds
 from spiders_project.pages import PageOptions
 
 # How often a waiting scrape looks for its page's record (and wakes the sync).
@@ -73,6 +74,9 @@ class ScrapeFailed(GatewayError):
             f"The page could not be scraped: {page.error_message or page.error_code or 'failed'}"
         )
         self.code = page.error_code or "SCRAPE_FAILED"
+        if self.code == ACTION_FAILED:
+            # The page answered, but not as the scrape's actions expected (a selector, a key).
+            self.status_code = 422
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,8 @@ class ScrapeService:
             cached = await self._cached(key, fingerprint, max_age)
             if cached is not None:
                 return cached
-        timeout = (
-            options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_SECONDS
-        ) + START_MARGIN_SECONDS
+        page_seconds = options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_SECONDS
+        timeout = page_seconds + actions_seconds(options.actions) + START_MARGIN_SECONDS
         batch, _ = await self._batches.create(
             key,
             dialect,

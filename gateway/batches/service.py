@@ -403,8 +403,9 @@ class BatchService:
             )
         raise Gone("this spider's job is over: close")
 
-    async def screenshot(self, key: ApiKey, batch_id: str, input_index: int) -> bytes:
-        """The PNG of a page of the tenant's batch or crawl, while it lives."""
+    async def screenshot(self, key: ApiKey, batch_id: str, input_index: int, position: int = 0) -> bytes:
+        """A screenshot of a page of the tenant's batch or crawl, while it lives: the page's own
+        (position 0) or its actions' (1, 2, ...)."""
         batch = await self.get(key, batch_id, kind=None)
         async with self._store.read() as db:
             png = (
@@ -412,6 +413,7 @@ class BatchService:
                     select(batch_screenshots.c.png).where(
                         batch_screenshots.c.batch_id == batch.id,
                         batch_screenshots.c.input_index == input_index,
+                        batch_screenshots.c.position == position,
                     )
                 )
             ).scalar_one_or_none()

@@ -183,6 +183,9 @@ batch_screenshots = Table(
     metadata,
     Column("batch_id", String(36), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
     Column("input_index", Integer, primary_key=True),
+    # 0: the page's screenshot format; 1, 2, ...: its screenshot actions, in order.
+    Column("position", Integer, primary_key=True, server_default="0"),
+    # A PNG, or a JPEG for a screenshot with a quality.
     Column("png", LargeBinary, nullable=False),
 )
 

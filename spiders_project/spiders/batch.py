@@ -85,7 +85,7 @@ class BatchSpider(PageSpider):
         """The page requests of a granted claim."""
         self._claiming = False
         self._failing_since = None
-        meta = self.take_inputs(inputs)
+        self.take_inputs(inputs)
         self._exhausted = len(inputs.pages) < self.chunk
         for index, url in inputs.pages:
             self._outstanding += 1
@@ -94,7 +94,7 @@ class BatchSpider(PageSpider):
                 callback=self.parse_page,
                 errback=self.page_failed,
                 headers=self.page_options.headers,
-                meta={**meta, "input_index": index, "source_url": url},
+                meta=self.page_meta(input_index=index, source_url=url),
                 dont_filter=True,
             )
 

@@ -64,7 +64,6 @@ class SiteSpider(PageSpider):
         self.scope = CrawlScope(url="")
         self.rules: ScopeRules | None = None
         self._known: dict[str, dict[str, Any]] = {}
-        self._meta: dict[str, Any] = {}
         self._frontier: deque[tuple[str, int]] = deque()
         self._seen: set[str] = set()
         self._recorded = 0
@@ -91,7 +90,7 @@ class SiteSpider(PageSpider):
             yield request
 
     def _begin(self, inputs: Inputs) -> Iterator[scrapy.Request | FetchedPage]:
-        self._meta = self.take_inputs(inputs)
+        self.take_inputs(inputs)
         if inputs.crawl is None:
             raise ValueError("the site spider needs a crawl's inputs")
         self.scope = CrawlScope.from_json(inputs.crawl)
@@ -267,14 +266,13 @@ class SiteSpider(PageSpider):
             callback=self.parse_page,
             errback=self.page_failed,
             headers=headers,
-            meta={
-                **self._meta,
-                "page_url": url,
-                "depth_from_start": depth,
-                "redirects": redirects,
-                "start": start,
-                "dont_redirect": True,
-            },
+            meta=self.page_meta(
+                page_url=url,
+                depth_from_start=depth,
+                redirects=redirects,
+                start=start,
+                dont_redirect=True,
+            ),
             dont_filter=True,
         )
 

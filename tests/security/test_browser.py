@@ -105,3 +105,32 @@ def test_the_browser_sends_no_udp_of_its_own(tenant: httpx.Client, attacker: Att
         scrape(tenant, [page], **RENDERED)
 
         assert canary.datagrams == 0
+
+
+def test_a_tenants_actions_reach_no_forbidden_address(
+    tenant: httpx.Client, attacker: AttackerSite, canary: Canary, own_services: list[str]
+) -> None:
+    """Actions are the tenant's own script and clicks: they run behind the same guard as the page."""
+    before = canary.connections
+    page = attacker.page("/actions", f"<a id='away' href='{canary.url}away'>away</a>")
+    script = (
+        f"await fetch('{canary.url}fetch').then(r => r.text(), e => 'refused: ' + e);"
+        f" return [await fetch('{own_services[0]}').then(r => r.text(), e => 'refused'),"
+        f" await fetch('{canary.url}again', {{mode: 'no-cors'}}).then(r => 'answered', e => 'refused')]"
+    )
+    actions = [
+        {"type": "executeJavascript", "script": script},
+        {"type": "scrape"},
+        {"type": "click", "selector": "#away"},
+        {"type": "wait", "milliseconds": 500},
+        {"type": "scrape"},
+        {"type": "screenshot"},
+    ]
+
+    result = scrape(tenant, [page], formats=["markdown", "rawHtml"], actions=actions)
+
+    assert canary.connections == before
+    assert CANARY_BODY not in repr(result)
+    assert "node_name" not in repr(result)
+    [doc] = result["status"]["data"]
+    assert doc["actions"]["javascriptReturns"] == [{"type": "object", "value": ["refused", "refused"]}]

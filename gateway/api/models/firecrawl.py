@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
+from gateway.api.models.actions import Actions, Viewport
 from gateway.api.models.common import Model
 from gateway.api.models.fields import (
     Body,
@@ -22,6 +23,7 @@ from gateway.api.models.fields import (
     RequestHeaders,
 )
 from gateway.api.models.webhooks import Webhook
+from spiders_project.actions import MAX_TOTAL_WAIT_MS, total_wait_ms
 from spiders_project.site_scope import MAX_LISTING_LIMIT
 
 # What a key without a credit limit reports left: the SDKs read remainingCredits as an integer
@@ -29,24 +31,27 @@ from spiders_project.site_scope import MAX_LISTING_LIMIT
 UNLIMITED_CREDITS = 2**31 - 1
 
 PageStatusName = Literal["scraping", "completed", "failed", "cancelled"]
-FORMATS = ("markdown", "html", "rawHtml", "links", "screenshot", "changeTracking")
+FORMATS = ("markdown", "html", "rawHtml", "links", "images", "screenshot", "changeTracking")
 # What change tracking can give without a model: a unified diff of the markdown.
 CHANGE_TRACKING_MODES = ("git-diff",)
 _FORMAT_ALIASES = {"raw_html": "rawHtml", "rawhtml": "rawHtml", "change_tracking": "changeTracking"}
 # Formats other services offer that need a model; refused rather than ignored.
-_LATER_FORMATS = {"json", "summary", "images", "branding"}
+_LATER_FORMATS = {"json", "summary", "branding"}
 MAX_WAIT_MS = 60_000
 MAX_CRAWL_DELAY = 60.0
 # The site spider's own concurrency: a crawl may ask for less, not more.
 MAX_CRAWL_CONCURRENCY = 16
 FormatName = Literal[
-    "markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage", "changeTracking"
+    "markdown", "html", "rawHtml", "links", "images", "screenshot", "screenshot@fullPage", "changeTracking"
 ]
 
 
 class FormatObject(Body):
     type: str
+    # screenshot's: the whole page, a JPEG of this quality (else a PNG), at this viewport size.
     fullPage: bool | None = None
+    quality: int | None = Field(None, ge=1, le=100)
+    viewport: Viewport | None = None
     # changeTracking's: how changes are shown, and which history the page is compared with.
     modes: list[str] | None = None
     tag: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -96,7 +101,10 @@ def _check_change_tracking(fields: dict[str, Any]) -> None:
 Formats = Annotated[
     list[FormatObject],
     BeforeValidator(_formats, json_schema_input_type=list[FormatName | FormatObject]),
-    Field(description="markdown, html, rawHtml, links, screenshot (or screenshot@fullPage)"),
+    Field(
+        description="markdown, html, rawHtml, links, images, screenshot (or screenshot@fullPage),"
+        " changeTracking"
+    ),
 ]
 
 
@@ -124,10 +132,21 @@ class ScrapeOptions(Body):
     blockAds: bool | None = None
     fastMode: NotSupportedWhenTrue = None
     parsers: NotSupportedYet = None
-    actions: NotSupportedYet = None
+    actions: Actions | None = None
     webhook: NotSupportedYet = None
     jsonOptions: NotSupportedYet = None
     changeTrackingOptions: NotSupportedYet = None
+
+    @model_validator(mode="after")
+    def _waits_bounded(self) -> ScrapeOptions:
+        waits = (self.waitFor or 0) + total_wait_ms(
+            tuple(action.model_dump() for action in self.actions or ())
+        )
+        if waits > MAX_TOTAL_WAIT_MS:
+            raise ValueError(
+                f"waitFor and the wait actions add up to {waits} ms: at most {MAX_TOTAL_WAIT_MS} ms"
+            )
+        return self
 
 
 # Firecrawl's default maxAge: a copy up to two days old serves a scrape (0 always fetches).
@@ -200,7 +219,9 @@ class Document(Model):
     html: str | None = None
     rawHtml: str | None = None
     links: list[str] | None = None
+    images: list[str] | None = None
     screenshot: str | None = None
+    actions: dict[str, Any] | None = None
     changeTracking: dict[str, Any] | None = None
     metadata: dict[str, Any]
 
