@@ -8,6 +8,7 @@ reaches meanwhile goes through the browser's guard like any other rendered page.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -22,6 +23,10 @@ ACTIONS_WORK_SECONDS = 30.0
 # What actions may add to a page's record: their HTML, script values and screenshots together.
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 MAX_VIEWPORT = (4096, 4096)
+# A full-page screenshot stops this far down a taller page (Chromium's own limit is 16,384 px).
+MAX_SCREENSHOT_HEIGHT = 16_384
+# The elements one ``click`` with ``all`` clicks at most.
+MAX_CLICKS = 100
 
 # Firecrawl's key names as its users write them ("ENTER") and as Playwright knows them ("Enter").
 _KEYS = {
@@ -50,6 +55,9 @@ _KEYS["return"] = "Enter"
 ACTION_FAILED = "ACTION_FAILED"
 # The longest a click or a scroll looks for its element.
 FIND_SECONDS = 10.0
+
+
+_OVER = f"the actions' outputs are over {MAX_OUTPUT_BYTES // (1024 * 1024)} MiB"
 
 
 class ActionFailed(Exception):
@@ -82,7 +90,12 @@ class ActionOutputs:
     def add(self, size: int) -> None:
         self.size += size
         if self.size > MAX_OUTPUT_BYTES:
-            raise ActionFailed(f"the actions' outputs are over {MAX_OUTPUT_BYTES // (1024 * 1024)} MiB")
+            raise ActionFailed(_OVER)
+
+    @property
+    def room(self) -> int:
+        """What the outputs may still grow by."""
+        return max(0, MAX_OUTPUT_BYTES - self.size)
 
     def to_record(self) -> dict[str, Any]:
         """As the page record carries them: screenshots in base64 (the gateway keeps them apart)."""
@@ -102,7 +115,18 @@ class ActionRunner:
         self.outputs = ActionOutputs()
 
     async def __call__(self, page: Any) -> ActionOutputs:
-        deadline = time.monotonic() + actions_seconds(self.actions)
+        # Anew for each attempt: a request retried (another proxy) starts with no outputs.
+        self.outputs = ActionOutputs()
+        seconds = actions_seconds(self.actions)
+        deadline = time.monotonic() + seconds
+        try:
+            # The bound holds whatever a step does: a script that never settles, a click that hangs.
+            await asyncio.wait_for(self._run_all(page, deadline), timeout=seconds)
+        except TimeoutError:
+            raise ActionFailed(f"the actions ran out of time ({seconds:g} s)") from None
+        return self.outputs
+
+    async def _run_all(self, page: Any, deadline: float) -> None:
         for number, action in enumerate(self.actions, start=1):
             kind = str(action.get("type"))
             remaining_ms = (deadline - time.monotonic()) * 1000
@@ -115,7 +139,6 @@ class ActionRunner:
             except Exception as exc:  # Playwright's errors: a selector, a key, a script
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 raise ActionFailed(f"action {number} ({kind}): {reason}") from None
-        return self.outputs
 
     async def _run(self, page: Any, kind: str, action: dict[str, Any], remaining_ms: float) -> None:
         find_ms = min(remaining_ms, FIND_SECONDS * 1000)
@@ -126,7 +149,8 @@ class ActionRunner:
                 await page.wait_for_timeout(min(float(action.get("milliseconds") or 0), remaining_ms))
         elif kind == "click":
             if action.get("all"):
-                for element in await page.query_selector_all(action["selector"]):
+                elements = await page.query_selector_all(action["selector"])
+                for element in elements[:MAX_CLICKS]:
                     await element.click(timeout=find_ms)
             else:
                 await page.click(action["selector"], timeout=find_ms)
@@ -148,13 +172,16 @@ class ActionRunner:
             self.outputs.add(len(png) * 4 // 3)
             self.outputs.screenshots.append(png)
         elif kind == "scrape":
+            # Measured in the page first: a DOM over the bound never crosses to this process.
+            if int(await page.evaluate(_HTML_LENGTH)) > self.outputs.room:
+                raise ActionFailed(_OVER)
             html = await page.content()
             self.outputs.add(len(html.encode()))
             self.outputs.scrapes.append({"url": page.url, "html": html})
         elif kind == "executeJavascript":
-            value = await _evaluate(page, str(action["script"]))
-            self.outputs.add(len(json.dumps(value, default=str)))
-            self.outputs.javascript_returns.append({"type": _js_type(value), "value": value})
+            value_type, text = await _evaluate(page, str(action["script"]), self.outputs.room)
+            self.outputs.add(len(text.encode()))
+            self.outputs.javascript_returns.append({"type": value_type, "value": json.loads(text)})
         else:
             raise ActionFailed("not an action the platform runs")
 
@@ -171,6 +198,11 @@ async def take_screenshot(page: Any, shot: dict[str, Any], remaining_ms: float) 
         kwargs |= {"type": "jpeg", "quality": int(quality)}
     else:
         kwargs["type"] = "png"
+    if kwargs["full_page"]:
+        width, height = await page.evaluate(_PAGE_SIZE)
+        if height > MAX_SCREENSHOT_HEIGHT:
+            # A page made endless (or a million pixels tall) gives its first 16,384 px.
+            kwargs["clip"] = {"x": 0, "y": 0, "width": max(1, width), "height": MAX_SCREENSHOT_HEIGHT}
     png: bytes = await page.screenshot(**kwargs)
     return png
 
@@ -180,25 +212,46 @@ async def _settle(page: Any, remaining_ms: float) -> None:
     await page.wait_for_load_state("load", timeout=remaining_ms)
 
 
-async def _evaluate(page: Any, script: str) -> Any:
-    """A script's value: of its last expression, or, for a script that only a function's body can
-    be (``return``, ``await``), what it returns."""
+async def _evaluate(page: Any, script: str, room: int) -> tuple[str, str]:
+    """A script's ``typeof`` and value, as JSON text: of its last expression, or, for a script
+    that only a function's body can be (``return``, ``await``), what it returns. The value is made
+    JSON in the page, and measured there: one over ``room`` bytes never leaves it."""
     try:
-        return await page.evaluate(script)
+        value_type, text = await page.evaluate(_AS_JSON % f"(\n{script}\n)", room)
     except Exception as exc:
         if "SyntaxError" not in str(exc):
             raise
-    return await page.evaluate(f"(async () => {{\n{script}\n}})()")
+        value_type, text = await page.evaluate(_AS_JSON % f"(async () => {{\n{script}\n}})()", room)
+    if text is None:
+        raise ActionFailed(_OVER)
+    return str(value_type), str(text)
 
 
-def _js_type(value: Any) -> str:
-    """JavaScript's ``typeof`` of a value Playwright gave back."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "undefined"
-    return "object"
+# The page's DOM as page.content() would serialise it, measured without leaving the page.
+_HTML_LENGTH = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
+_PAGE_SIZE = """() => [
+    Math.ceil(document.documentElement ? document.documentElement.scrollWidth : 0),
+    Math.ceil(Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,
+                       document.body ? document.body.scrollHeight : 0)),
+]"""
+# A script's value as JSON text, with its ``typeof``: what JSON cannot say (NaN, Infinity, a
+# function, a BigInt, a cycle) becomes null or a string, never an error; null text when the value
+# is over the room left. A script that is a function is called, as Playwright calls one.
+_AS_JSON = """async (room) => {
+    let value = await %s;
+    if (typeof value === "function") value = await value();
+    const type = typeof value;
+    let text;
+    try {
+        text = JSON.stringify(value, (key, item) => {
+            if (typeof item === "number" && !Number.isFinite(item)) return null;
+            if (typeof item === "bigint" || typeof item === "symbol") return String(item);
+            if (typeof item === "function") return null;
+            return item;
+        });
+    } catch (error) {
+        text = JSON.stringify(String(value));
+    }
+    if (text === undefined) text = "null";
+    return [type, text.length > room ? null : text];
+}"""

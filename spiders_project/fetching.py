@@ -58,8 +58,9 @@ class PageSpider(scrapy.Spider):
 
     def __init__(self, inputs_url: str, **kwargs: Any) -> None:
         # The batch's token reaches the process in its environment (node.launcher), or as an
-        # argument on a node that is not the platform's own.
-        token = os.environ.get(INPUTS_TOKEN_VARIABLE) or kwargs.pop(INPUTS_TOKEN, "")
+        # argument on a node that is not the platform's own. Taken out of the environment: the
+        # browser this process may start inherits it, and runs pages' scripts.
+        token = os.environ.pop(INPUTS_TOKEN_VARIABLE, "") or kwargs.pop(INPUTS_TOKEN, "")
         super().__init__(**kwargs)
         separator = "&" if "?" in inputs_url else "?"
         self.inputs_url = f"{inputs_url}{separator}{urlencode({'token': token})}" if token else inputs_url

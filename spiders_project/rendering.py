@@ -6,6 +6,8 @@ scrapy-playwright, in the system's Chromium (PLAYWRIGHT_LAUNCH_OPTIONS in settin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,13 +17,17 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.page import PageMethod
 
 from node.egress import policy_from_settings
-from spiders_project.actions import ActionOutputs, ActionRunner, take_screenshot
+from spiders_project.actions import ActionOutputs, ActionRunner, actions_seconds, take_screenshot
 from spiders_project.addresses import WEB_SCHEMES
 from spiders_project.guard_proxy import GuardProxy, Upstream
 from spiders_project.pages import PageOptions
 
 DEFAULT_TIMEOUT_MS = 30_000
 _IN_PAGE_SCHEMES = ("data", "blob", "about")
+# The request meta that bounds a page's whole time in the browser, in seconds (rendering_meta).
+RENDER_SECONDS = "render_seconds"
+# Beyond the timeouts a page's steps have: scrapy-playwright's own waits between them.
+_RENDER_MARGIN_SECONDS = 30.0
 
 
 class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore[misc]
@@ -37,6 +43,8 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         self._policy = policy_from_settings(crawler.settings)
         self._crawler_settings = crawler.settings
         self._guards: dict[Upstream | None, GuardProxy] = {}
+        # The browser page of each request being rendered, by the request's id.
+        self._pages: dict[int, Any] = {}
         self.abort_request = _off_the_web
 
     async def _launch(self) -> None:
@@ -53,8 +61,28 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             kwargs["proxy"] = {"server": guard.url}
         return await super()._create_browser_context(name, kwargs, spider)
 
+    async def _create_page(self, request: Any, spider: Any) -> Any:
+        page = await super()._create_page(request=request, spider=spider)
+        self._pages[id(request)] = page
+        # A page's popups (window.open, a link's target) are closed as they open: nothing the
+        # page starts outlives it, or escapes the bound on the browser's pages.
+        page.on("popup", _close_popup)
+        return page
+
     async def _download_request(self, request: Any, spider: Any = None) -> Any:
-        response = await super()._download_request(request, spider)
+        budget = request.meta.get(RENDER_SECONDS)
+        try:
+            response = await asyncio.wait_for(super()._download_request(request, spider), budget)
+        except TimeoutError:
+            # What the page's own timeouts could not stop (a script that never settles): the
+            # page is closed, which stops its scripts, and the request has timed out.
+            page = self._pages.get(id(request))
+            if page is not None and not page.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(page.close(), 10)
+            raise TimeoutError(f"the page took longer than {budget:g} s in the browser") from None
+        finally:
+            self._pages.pop(id(request), None)
         limit = self._max_bytes(request)
         if limit and len(response.body) > limit:
             # A rendered page is capped like a downloaded one: its DOM, as the browser serialised it.
@@ -73,6 +101,11 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
         await super()._close()
         for guard in self._guards.values():
             await guard.close()
+
+
+async def _close_popup(popup: Any) -> None:
+    with contextlib.suppress(Exception):
+        await popup.close()
 
 
 def _off_the_web(request: Any) -> bool:
@@ -106,10 +139,14 @@ def rendering_meta(options: PageOptions) -> dict[str, Any]:
             "viewport": {"width": width, "height": height} if options.viewport else None,
         }
         methods.append(PageMethod(_page_screenshot, shot, timeout))
+    # Every step's timeout (the load, the wait for a selector, the screenshot), the waits and the
+    # actions asked for: the most a page may spend in the browser.
+    steps_seconds = 3 * timeout / 1000 + (options.wait_ms or 0) / 1000 + actions_seconds(options.actions)
     return {
         "playwright": True,
         "playwright_page_goto_kwargs": {"wait_until": options.wait_until or "load", "timeout": timeout},
         "playwright_page_methods": methods,
+        RENDER_SECONDS: steps_seconds + _RENDER_MARGIN_SECONDS,
     }
 
 

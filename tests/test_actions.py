@@ -4,6 +4,7 @@ unmodified firecrawl-py, their outputs in ``data.actions``; bounded, and refused
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import httpx
@@ -167,6 +168,55 @@ def test_an_action_that_cannot_be_done_is_a_422_naming_it(
     assert "action 2 (click)" in body["error"]
     with pytest.raises(FirecrawlError, match="action 1 \\(press\\)"):
         Firecrawl(api_url=gateway.url, api_key=key).scrape(site.url, actions=[PressAction(key="NoSuchKey")])
+
+
+def test_script_values_json_cannot_carry_come_back_as_json(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    firecrawl = Firecrawl(api_url=gateway.url, api_key=key)
+    scripts = ["NaN", "new Date(0)", "[1, Infinity, () => 1]", "window", "10n ** 30n", "undefined"]
+
+    doc = firecrawl.scrape(site.url, actions=[ExecuteJavascriptAction(script=script) for script in scripts])
+
+    assert doc.actions is not None
+    assert [(answer["type"], answer["value"]) for answer in doc.actions["javascriptReturns"]] == [
+        ("number", None),
+        ("object", "1970-01-01T00:00:00.000Z"),
+        ("object", [1, None, None]),
+        ("object", "[object Window]"),
+        ("bigint", "1" + "0" * 30),
+        ("undefined", None),
+    ]
+    with pytest.raises(FirecrawlError, match="over 16 MiB"):
+        firecrawl.scrape(site.url, actions=[ExecuteJavascriptAction(script="'x'.repeat(17 * 1024 * 1024)")])
+
+
+def test_a_script_that_never_ends_fails_its_page_in_bounded_time(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    firecrawl = Firecrawl(api_url=gateway.url, api_key=key)
+    script = "if (location.pathname === '/') { while (true) {} } return location.pathname"
+
+    # Without a bound on the actions as a whole, the page (and the batch) would wait forever.
+    started = firecrawl.start_batch_scrape(
+        [site.url, f"{site.url}page/2/"],
+        formats=["markdown"],
+        actions=[ExecuteJavascriptAction(script=script)],
+    )
+    deadline = time.monotonic() + 150
+    job = firecrawl.get_batch_scrape_status(started.id)
+    while job.status == "scraping" and time.monotonic() < deadline:
+        time.sleep(1)
+        job = firecrawl.get_batch_scrape_status(started.id)
+
+    assert job.status == "completed"
+    [done] = job.data
+    assert done.actions is not None
+    assert done.actions["javascriptReturns"] == [{"type": "string", "value": "/page/2/"}]
+    [error] = firecrawl.get_batch_scrape_errors(started.id).errors
+    assert error.url == site.url
+    assert error.code == "ACTION_FAILED"
+    assert "ran out of time" in error.error
 
 
 @pytest.mark.parametrize(

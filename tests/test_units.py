@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from gateway.catalog.eggs import build_egg, read_egg
 from gateway.clock import utc_now
 from gateway.config import ConfigError, load_settings
 from gateway.errors import BadRequest
+from gateway.jobs.feeds import feed_documents
 from gateway.jobs.service import encode_arguments
 from gateway.store import Store
 from gateway.store.tables import metadata, tenants
@@ -264,3 +266,14 @@ def test_a_meta_refresh_is_found_in_the_head_without_decoding_the_page() -> None
     # Neither page was decoded (TextResponse caches the text it decodes).
     assert moved._cached_ubody is None
     assert still._cached_ubody is None
+
+
+def test_a_feed_line_with_nan_is_kept_as_json_can_carry_it() -> None:
+    block = b'{"price": NaN, "range": [Infinity, -Infinity], "name": "x"}\n{"ok": 1}\n'
+
+    first, second = feed_documents(block, "job")
+
+    assert first.value == {"price": None, "range": [None, None], "name": "x"}
+    assert json.loads(first.text) == first.value
+    assert "NaN" not in first.text
+    assert second.text == '{"ok": 1}'

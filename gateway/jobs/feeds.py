@@ -82,7 +82,7 @@ class FeedIngest:
                     continue
                 chunk *= 2
                 continue
-            documents = _documents(data[:end], job.id)
+            documents = feed_documents(data[:end], job.id)
             if not await self._save(job, offset, offset + end + 1, seq, documents):
                 return added  # someone else took this stretch of the feed
             offset += end + 1
@@ -132,16 +132,21 @@ class FeedIngest:
         return True
 
 
-def _documents(block: bytes, job_id: str) -> list[Document]:
+def feed_documents(block: bytes, job_id: str) -> list[Document]:
     documents = []
     for line in block.split(b"\n"):
         text = line.strip().decode("utf-8", errors="replace")
         if not text:
             continue
+        constants: list[str] = []
         try:
-            value = json.loads(text)
+            # NaN and Infinity, which Python writes and JSON has not, become null: a record is
+            # served as JSON later, which cannot carry them.
+            value = json.loads(text, parse_constant=constants.append)
         except ValueError:
             log.warning("job %s: skipped a feed line that is not JSON: %.200s", job_id, text)
             continue
+        if constants:
+            text = json.dumps(value, ensure_ascii=False)
         documents.append(Document(text, value))
     return documents
