@@ -97,6 +97,17 @@ def page_links(tree: Any, base_url: str) -> list[str]:
     return list(seen)
 
 
+def page_canonical(tree: Any, base_url: str) -> str | None:
+    """The absolute http(s) URL the page's ``<link rel="canonical">`` names, if it names one."""
+    for link in tree.xpath("//head/link[@rel][@href]"):
+        if "canonical" in (link.get("rel") or "").lower().split():
+            absolute = absolute_url(base_url, link.get("href").strip())
+            if absolute and absolute.startswith(("http://", "https://")):
+                return urldefrag(absolute)[0]
+            return None
+    return None
+
+
 def page_images(tree: Any, base_url: str) -> list[str]:
     """Absolute http(s) URLs of the page's images (``img`` and ``picture`` sources, every
     ``srcset`` candidate), de-duplicated, in page order; inlined (``data:``) ones are left out."""

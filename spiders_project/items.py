@@ -30,6 +30,10 @@ class FetchedPage:
     links: list[str] | None = None
     not_modified: bool = False
     content_hash: str | None = None
+    # Site crawls: the pages waiting to be fetched when this one was recorded (under the limit),
+    # and whether the crawl found the page only in a sitemap, linked from none of its pages.
+    frontier: int | None = None
+    hidden: bool = False
 
     @property
     def failed(self) -> bool:
@@ -47,4 +51,7 @@ class PageRecord:
     html: str | None = None
     links: list[str] | None = None
     images: list[str] | None = None
+    # A PDF's page count and title, when the page is one.
+    pdf_pages: int | None = None
+    pdf_title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)

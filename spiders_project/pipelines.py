@@ -22,7 +22,7 @@ from twisted.python.threadpool import ThreadPool
 from spiders_project.contract import ACTIONS, SCREENSHOT, PageFacts, RecordStatus
 from spiders_project.conversion import DEFAULT_CONVERTER, HtmlConverter, convert_html
 from spiders_project.decoding import decode_body
-from spiders_project.documents import pdf_markdown
+from spiders_project.documents import pdf_text
 from spiders_project.items import FetchedPage, PageRecord
 from spiders_project.metadata import head_metadata
 from spiders_project.pages import ContentOptions, PageOptions
@@ -90,7 +90,8 @@ def _content(page: FetchedPage, options: PageOptions, convert: HtmlConverter) ->
         return record
     media_type = _media_type(page.content_type)
     if media_type == "application/pdf" or page.body.startswith(b"%PDF-"):
-        record.markdown = pdf_markdown(page.body)
+        pdf = pdf_text(page.body)
+        record.markdown, record.pdf_pages, record.pdf_title = pdf.markdown, pdf.pages, pdf.title
         return record
     if media_type.startswith("image/") or media_type in ("application/octet-stream",):
         record.markdown = f"![]({page.final_url})\n" if media_type.startswith("image/") else ""
@@ -136,6 +137,10 @@ class PageMetadataPipeline:
                 metadata = head_metadata(item.text, page.final_url)
             except Exception:
                 log.exception("no metadata for page %s", page.final_url)
+        if item.pdf_pages is not None:
+            metadata["numPages"] = item.pdf_pages
+            if item.pdf_title:
+                metadata["title"] = item.pdf_title
         metadata |= {
             "sourceURL": page.source_url,
             "url": page.final_url,
@@ -246,6 +251,10 @@ class PageRecordPipeline:
             # Their screenshots in base64, as the page's own: the gateway keeps them apart.
             record[ACTIONS] = page.actions
         record["metadata"] = item.metadata
+        if page.frontier is not None:
+            record["frontier"] = page.frontier
+        if page.hidden:
+            record["hidden"] = True
         if _content_bytes(record) > MAX_RECORD_BYTES:
             # The feed carries one record a line; one this big becomes the page's error instead.
             for name in ("markdown", "html", "rawHtml", "links", "images", "screenshot", ACTIONS):

@@ -35,6 +35,7 @@ ENCODED_TEXT = {
     "shift_jis": "いろはにほへと ちりぬるを わかよたれそ つねならむ。日本語の文章をここに書きます。",
 }
 PDF_TEXT = "Quarterly report of the example company"
+PDF_TITLE = "Quarterly report"
 JS_TEXT = "Written by JavaScript in the browser."
 LATE_TEXT = "Arrived after a while."
 REVEALED_TEXT = "Shown once the button is pressed."
@@ -227,7 +228,7 @@ def _page(title: str, body: str, script: str) -> bytes:
 
 
 def _pdf(text: str) -> bytes:
-    """A one-page PDF showing ``text``, with a correct cross-reference table."""
+    """A one-page PDF showing ``text``, titled ``PDF_TITLE``, with a correct cross-reference table."""
     stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -236,6 +237,7 @@ def _pdf(text: str) -> bytes:
         b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Title (%s) >>" % PDF_TITLE.encode(),
     ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -245,7 +247,8 @@ def _pdf(text: str) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    trailer = b"<< /Size %d /Root 1 0 R /Info 6 0 R >>" % (len(objects) + 1)
+    out += b"trailer\n%s\nstartxref\n%d\n%%%%EOF\n" % (trailer, xref)
     return bytes(out)
 
 

@@ -15,7 +15,7 @@ from firecrawl import Firecrawl
 from firecrawl.v2.utils.error_handler import FirecrawlError
 
 from tests.harness import Gateway, ScrapydNode, wait_for_status, wait_until
-from tests.site import ENCODED_TEXT, PDF_TEXT, QuotesSite
+from tests.site import ENCODED_TEXT, PDF_TEXT, PDF_TITLE, QuotesSite
 
 
 def wait_for_batch(client: httpx.Client, path: str, *statuses: str, timeout: float = 120.0) -> dict[str, Any]:
@@ -346,6 +346,9 @@ def test_documents_that_are_not_html_give_sensible_records(gateway: Gateway, sit
 
     docs = {doc["metadata"]["sourceURL"].rsplit("/", 1)[1]: doc for doc in status["data"]}
     assert PDF_TEXT in docs["pdf"]["markdown"]
+    assert docs["pdf"]["metadata"]["numPages"] == 1
+    assert docs["pdf"]["metadata"]["title"] == PDF_TITLE
+    assert "numPages" not in docs["json"]["metadata"]
     assert docs["json"]["markdown"].startswith("```json\n{\n")
     assert '"legs": 8' in docs["json"]["markdown"]
     assert docs["text"]["markdown"] == "Just some plain text.\nOn two lines.\n"

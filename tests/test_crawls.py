@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from firecrawl.v2.utils.error_handler import FirecrawlError
 
 from tests.harness import Gateway, ScrapydNode, wait_until
 from tests.site import JS_TEXT, QuotesSite
-from tests.website import WELCOME, Website
+from tests.website import HOME, WELCOME, Website
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,59 @@ def test_firecrawl_sitemap_finds_pages_no_link_leads_to(firecrawl: Firecrawl) ->
 
     assert orphan in source_urls(with_sitemap)
     assert orphan not in source_urls(without)
+
+
+def test_firecrawl_crawl_records_a_page_and_its_copy_once(firecrawl: Firecrawl) -> None:
+    with Website(pages=6) as site:
+        # Home links 0 and 1, 0 links 2 and 3, 1 links 4 and 5: seven pages, /p/5 a copy of /p/2.
+        site.copy(5, of=2)
+        # A canonical naming another page under another title is a site's mistake, not a copy.
+        site.copy(3, of=HOME, content=False)
+        crawled = firecrawl.crawl(f"{site.url}/", sitemap="skip", poll_interval=1, timeout=120)
+
+    pages = source_urls(crawled)
+    assert len({f"{site.url}/p/2", f"{site.url}/p/5"} & set(pages)) == 1
+    assert {f"{site.url}/", f"{site.url}/p/3"} <= set(pages)
+    assert len(pages) == 6
+    assert (crawled.total, crawled.completed, crawled.credits_used) == (6, 6, 6)
+
+
+def test_firecrawl_crawl_total_counts_the_pages_waiting(firecrawl: Firecrawl) -> None:
+    with Website(pages=14) as site:
+        site.delay = 0.4
+        started = firecrawl.start_crawl(f"{site.url}/", sitemap="skip", max_concurrency=1)
+        seen = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = firecrawl.get_crawl_status(started.id)
+            seen.append((status.status, status.completed, status.total))
+            if status.status != "scraping":
+                break
+            time.sleep(0.2)
+
+    running = [(completed, total) for state, completed, total in seen if state == "scraping" and completed]
+    # While it runs, the pages it found and has yet to fetch count in its total.
+    assert any(total > completed for completed, total in running), seen
+    assert all(total <= 15 for _, total in running), seen
+    assert seen[-1] == ("completed", 15, 15)
+
+
+def test_firecrawl_change_tracking_calls_pages_only_a_sitemap_lists_hidden(firecrawl: Firecrawl) -> None:
+    with Website(pages=4) as site:
+        orphan = f"{site.url}/p/{site.orphan()}"
+        crawled = firecrawl.crawl(
+            f"{site.url}/",
+            scrape_options=ScrapeOptions(formats=["markdown", {"type": "changeTracking"}]),
+            poll_interval=1,
+            timeout=120,
+        )
+
+    visibility = {
+        doc.metadata.source_url: (doc.change_tracking or {}).get("visibility") for doc in crawled.data
+    }
+    assert visibility[orphan] == "hidden"
+    assert visibility[f"{site.url}/"] == "visible"
+    assert len(visibility) == 6
 
 
 def test_firecrawl_crawl_reads_the_sitemaps_robots_txt_names(firecrawl: Firecrawl) -> None:

@@ -10,6 +10,8 @@ version, and a ``<footer>`` with the render time, which differs on every request
 - on home, ``/p/1?utm_source=...`` and ``/p/0#top``: URL variants of pages home already links.
 Pages send ``ETag`` and ``Last-Modified`` and answer ``304`` to conditional requests, unless
 ``validators=False``. ``edit``, ``add``, ``delete`` and ``orphan`` change the site while it serves.
+``copy`` makes a page a copy of another, which its ``<link rel="canonical">`` names (with
+``content=False``, a page of its own that names another canonical, as misconfigured sites do).
 Every response is recorded in ``requests`` and ``bytes_sent``, every request's headers in ``headers``.
 """
 
@@ -94,6 +96,9 @@ class Website:
         for n in range(pages):
             self._pages[n] = _Page(1, start, _parent_of(n))
         self._next = pages
+        # Page number -> the page its canonical link names, and whether it shows that page's title
+        # and article.
+        self._copies: dict[int, tuple[int, bool]] = {}
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.site = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -142,6 +147,13 @@ class Website:
             self._next += 1
             self._pages[n] = _Page(1, _now(), None)
             return n
+
+    def copy(self, n: int, *, of: int, content: bool = True) -> None:
+        """Make page ``n`` name ``of`` its canonical page and, unless ``content`` is false, show
+        ``of``'s title and article."""
+        with self._lock:
+            self._live(n)
+            self._copies[n] = (of, content)
 
     def delete(self, n: int, *, status: int = 404) -> None:
         """Make page ``n`` answer ``status`` and drop its link; home links its children instead."""
@@ -199,14 +211,17 @@ class Website:
                 if 0 in children:
                     links.append(("/p/0#top", "Page 0 (top)"))
                 links += [(prefix.rstrip("/") + "/1", "Private") for prefix in self.robots_disallow]
-            title = "Home" if n == HOME else f"Page {n}"
-            paragraphs = _paragraphs(f"{n}:{page.version}", self.paragraph_bytes)
+            canonical_of, same = self._copies.get(n, (n, True))
+            shown = canonical_of if same else n
+            title = "Home" if shown == HOME else f"Page {shown}"
+            paragraphs = _paragraphs(f"{shown}:{self._pages[shown].version}", self.paragraph_bytes)
             if n == HOME:
                 paragraphs.insert(0, WELCOME)
             nav = " ".join(f'<a href="{escape(href)}">{escape(text)}</a>' for href, text in links)
             text = "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+            canonical = f'<link rel="canonical" href="{_path(canonical_of)}">' if n in self._copies else ""
             content = (
-                f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+                f"<!DOCTYPE html><html><head><title>{title}</title>{canonical}</head><body>"
                 f"<header><nav>{nav}</nav></header><main><article><h1>{title}</h1>{text}</article></main>"
             )
             return 200, content.encode(), page.modified

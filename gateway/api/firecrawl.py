@@ -19,7 +19,7 @@ from gateway.api.page_documents import (
 )
 from gateway.api.validation import parse_body, parse_query
 from gateway.api.webhooks import webhook_target
-from gateway.batches.models import BATCH_EVENTS, Batch, BatchKind, PageStatus
+from gateway.batches.models import BATCH_EVENTS, Batch, BatchKind, PageCounts, PageStatus
 from gateway.clock import timestamp
 from gateway.http import api_key_of
 from gateway.webhooks.models import Dialect
@@ -81,8 +81,7 @@ async def _status(request: Request, kind: BatchKind) -> Response:
     head: dict[str, Any] = {
         "success": True,
         "status": STATUS[batch.status],
-        # A crawl's total is what it found so far.
-        "total": batch.total_urls if kind == BatchKind.URLS else counts.done + counts.pending,
+        "total": batch.total_urls if kind == BatchKind.URLS else _crawl_total(batch, counts),
         "completed": counts.done,
         "creditsUsed": credits_used(batch, counts),
         "expiresAt": timestamp(batch.expires_at),
@@ -94,6 +93,13 @@ async def _status(request: Request, kind: BatchKind) -> Response:
         str(request.url.include_query_params(skip=skip + len(window.indexes))) if window.more else None
     )
     return await documents_answer(request, batch, head, window, following)
+
+
+def _crawl_total(batch: Batch, counts: PageCounts) -> int:
+    """What a crawl found so far: its pages recorded, and while it runs, those its spider has
+    waiting (``total_urls``, as the spider's last record said)."""
+    recorded = counts.done + counts.pending
+    return recorded if batch.ended else max(recorded, batch.total_urls)
 
 
 async def batch_errors(request: Request) -> JSONResponse:

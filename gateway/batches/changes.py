@@ -58,7 +58,7 @@ async def track_changes(
         markdown = given if isinstance(given, str) else ""
         content_hash = record.get("content_hash")
         if facts.status_code in GONE_STATUSES:
-            tracking = _tracking("removed", previous)
+            tracking = _tracking("removed", previous, record)
             await _forget(db, tenant_id, options.change_tag, url_hash)
             latest[url_hash] = None
         elif facts.status == RecordStatus.COMPLETED and isinstance(content_hash, str):
@@ -66,7 +66,7 @@ async def track_changes(
                 status = "new"
             else:
                 status = "same" if previous.content_hash == content_hash else "changed"
-            tracking = _tracking(status, previous)
+            tracking = _tracking(status, previous, record)
             if options.change_diff and previous is not None and status == "changed":
                 tracking["diff"] = {"text": _diff(previous.markdown, markdown)}
             version = _Version(content_hash, markdown, now)
@@ -89,12 +89,13 @@ async def track_changes(
     return changed
 
 
-def _tracking(status: str, previous: _Version | None) -> dict[str, Any]:
+def _tracking(status: str, previous: _Version | None, record: dict[str, Any]) -> dict[str, Any]:
     return {
         "previousScrapeAt": timestamp(previous.scraped_at) if previous else None,
         "changeStatus": status,
-        # Every page of a scrape or a batch was asked for by URL: none is hidden.
-        "visibility": "visible",
+        # Hidden: a page a crawl found only in a sitemap, linked from none of the pages it crawled
+        # (a page of a scrape or a batch was asked for by URL: never hidden).
+        "visibility": "hidden" if record.get("hidden") is True else "visible",
     }
 
 

@@ -98,6 +98,7 @@ async def save_page_records(db: Connection, batch_id: str, documents: list[Docum
         return  # gone (expired) while its spider still wrote
     if BatchKind(batch.kind).discovers:
         await _add_discovered_pages(db, batch_id, pages)
+        await _count_found_pages(db, batch_id, recorded)
     options = PageOptions.from_json(batch.options)
     if options.track_changes:
         tracked = await track_changes(db, batch.tenant_id, options, list(recorded.values()), now)
@@ -183,6 +184,18 @@ def _rewrite(
         if id(value) in changed:
             record["record"] = json.dumps(value, ensure_ascii=False)
             by_index[index]["page_record_bytes"] = len(record["record"].encode())
+
+
+async def _count_found_pages(
+    db: Connection, batch_id: str, recorded: dict[int, tuple[PageFacts, dict[str, Any]]]
+) -> None:
+    """A crawl's pages found so far: those recorded and those its spider's last record says wait in
+    its frontier (under the limit), kept in ``total_urls``."""
+    last = max(recorded)
+    frontier = recorded[last][1].get("frontier")
+    if isinstance(frontier, int) and not isinstance(frontier, bool) and frontier >= 0:
+        found = last + 1 + frontier
+        await db.execute(update(batches).where(batches.c.id == batch_id).values(total_urls=found))
 
 
 async def _add_discovered_pages(db: Connection, batch_id: str, pages: list[dict[str, Any]]) -> None:

@@ -118,6 +118,8 @@ batches = Table(
     Column("status", String(16), nullable=False),
     # What every page of the batch is scraped with: formats, main content only, tags, headers, timeout.
     Column("options", JSON, nullable=False),
+    # The pages given; for a crawl, the pages found so far (recorded, and waiting in its spider's
+    # frontier as the spider's last record said).
     Column("total_urls", Integer, nullable=False),
     Column("invalid_urls", JSON, nullable=False),
     # Credits held for the batch's pages at the start; those not fetched are given back at the end.

@@ -2,8 +2,12 @@
 
 The frontier is the spider's own: it dedupes pages by canonical URL, follows redirects itself (so a
 page reached twice is recorded once), keeps at most ``page_limit`` pages and only as many requests
-in flight as Scrapy can run, which keeps the limit exact. A recrawl gets the validators of the
-previous crawl's pages: it asks conditionally, and a 304 page reuses its known links and hash.
+in flight as Scrapy can run, which keeps the limit exact. A page whose ``<link rel="canonical">``
+names a page the crawl has recorded (or a page recorded names it), under the same title, is a
+duplicate and is not recorded: the title keeps a site whose every page names its home canonical
+(a common mistake) from losing all its pages. Each record says how many pages wait in the
+frontier, and whether the page was found only in a sitemap (hidden). A recrawl gets the validators
+of the previous crawl's pages: it asks conditionally, and a 304 page reuses its known links and hash.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from spiders_project.contract import ROBOTS_BLOCKED, Inputs
-from spiders_project.conversion import absolute_url, page_links, parse_html
+from spiders_project.conversion import absolute_url, page_canonical, page_links, parse_html
 from spiders_project.fetching import (
     MAX_PAGE_BYTES,
     PAGE_SPIDER_SETTINGS,
@@ -66,6 +70,12 @@ class SiteSpider(PageSpider):
         self._known: dict[str, dict[str, Any]] = {}
         self._frontier: deque[tuple[str, int]] = deque()
         self._seen: set[str] = set()
+        # The names of the pages recorded (their URL and the canonical URL each declares), with
+        # their titles.
+        self._kept: dict[str, str | None] = {}
+        # Pages first found in a sitemap, and pages some crawled page links to.
+        self._from_sitemap: set[str] = set()
+        self._linked: set[str] = set()
         self._recorded = 0
         # Records of pages robots.txt forbids: they take no place under the page limit.
         self._blocked = 0
@@ -125,6 +135,8 @@ class SiteSpider(PageSpider):
         page = fill_from_response(self._page(request, url), response)
         known = self._known.get(url) or {}
         links: list[str] = []
+        names: set[str] = {url}
+        title: str | None = None
         if response.status == 304:
             # Unchanged since the last crawl: what that crawl learnt of the page still holds.
             page.not_modified, page.error_code, page.error = True, None, None
@@ -132,7 +144,12 @@ class SiteSpider(PageSpider):
             links = list(known.get("links") or ())
         elif response.status < 300 and _is_html(response):
             tree = parse_html(response.text)
-            links = page_links(tree, response.url) if tree is not None else []
+            if tree is not None:
+                links = page_links(tree, response.url)
+                title = (tree.findtext(".//title") or "").strip()
+                declared = page_canonical(tree, response.url)
+                if declared is not None:
+                    names.add(canonical_url(declared, self.scope))
         page.etag = _header(response, b"ETag") or (known.get("etag") if page.not_modified else None)
         page.last_modified = _header(response, b"Last-Modified") or (
             known.get("last_modified") if page.not_modified else None
@@ -142,7 +159,12 @@ class SiteSpider(PageSpider):
         if self.scope.sitemap != "only" and (self.scope.max_depth is None or depth < self.scope.max_depth):
             for link in links:
                 listed += self._admit(link, depth + 1)
-        yield self._record(page)
+        if any(name in self._kept and self._kept[name] == title for name in names):
+            self.logger.info("%s duplicates a page recorded already (its canonical URL)", url)
+        else:
+            for name in names:
+                self._kept.setdefault(name, title)
+            yield self._record(page)
         yield from listed
         yield from self._pump()
 
@@ -197,7 +219,7 @@ class SiteSpider(PageSpider):
             if sitemap.type == "sitemapindex":
                 yield from self._sitemap_request(location)
             else:
-                yield from self._admit(location, 0)
+                yield from self._admit(location, 0, linked=False)
         yield from self._pump()
 
     def _redirect(self, response: Response, depth: int) -> Iterator[FetchedPage | scrapy.Request]:
@@ -222,13 +244,17 @@ class SiteSpider(PageSpider):
             canonical, depth, redirects=redirects, start=bool(response.meta.get("start"))
         )
 
-    def _admit(self, url: str, depth: int) -> list[FetchedPage]:
+    def _admit(self, url: str, depth: int, *, linked: bool = True) -> list[FetchedPage]:
         """Put a page in the frontier, if it is new and in scope. A map lists it instead (its record,
         returned) once the pages to fetch for links are all chosen, or when it fetches none."""
         canonical = canonical_url(url, self.scope)
+        if linked:
+            self._linked.add(canonical)
         if canonical in self._seen or self.rules is None or not self.rules.follows(canonical):
             return []
         self._seen.add(canonical)
+        if not linked:
+            self._from_sitemap.add(canonical)
         if not self.scope.listing:
             self._frontier.append((canonical, depth))
             return []
@@ -291,6 +317,9 @@ class SiteSpider(PageSpider):
     def _record(self, page: FetchedPage) -> FetchedPage:
         page.input_index = self._recorded
         self._recorded += 1
+        waiting = len(self._frontier) + self._in_flight
+        page.frontier = max(0, min(waiting, self.scope.page_limit - self._pages_recorded))
+        page.hidden = page.source_url in self._from_sitemap and page.source_url not in self._linked
         return page
 
     def _page(self, request: Any, url: str) -> FetchedPage:
