@@ -20,6 +20,7 @@ import lxml.html
 from html_to_markdown import ConversionOptions, PreprocessingOptions
 from lxml.cssselect import CSSSelector
 from lxml.etree import ParserError
+from selectolax.lexbor import LexborHTMLParser
 
 from spiders_project.pages import ContentOptions
 
@@ -49,13 +50,9 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
     """Markdown (and, when asked, clean HTML and the page's links) of one HTML page."""
     selecting = bool(options.include_tags or options.exclude_tags)
     tree = None
-    if (
-        selecting
-        or options.only_main_content
-        or options.want_links
-        or options.want_html
-        or options.want_images
-    ):
+    # The links come from a parse of their own (page_outline): a whole page's markdown and links
+    # need no lxml tree.
+    if selecting or options.only_main_content or options.want_html or options.want_images:
         tree = parse_html(text)
         if tree is None:
             return PageContent(
@@ -64,7 +61,7 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
                 links=[] if options.want_links else None,
                 images=[] if options.want_images else None,
             )
-    links = page_links(tree, url) if options.want_links else None
+    links = page_outline(text, url).links if options.want_links else None
     images = page_images(tree, url) if options.want_images else None
     if selecting:
         tree = _select(tree, options.include_tags, options.exclude_tags)
@@ -83,25 +80,45 @@ def convert_html(text: str, url: str, options: ContentOptions) -> PageContent:
     return PageContent(markdown=f"{markdown}\n" if markdown else "", html=clean, links=links, images=images)
 
 
-def page_links(tree: Any, base_url: str) -> list[str]:
-    """Absolute http(s) links of the page, without fragments, de-duplicated, in page order."""
-    base = absolute_url(base_url, tree.xpath("string(//head/base/@href)")) or base_url
+@dataclass(frozen=True)
+class PageOutline:
+    """What a page says of other pages: its links, its title, and the URL it names canonical."""
+
+    links: list[str]
+    title: str | None
+    canonical: str | None
+
+
+def page_outline(text: str, base_url: str) -> PageOutline:
+    """The page's absolute http(s) links (without fragments, de-duplicated, in page order), its
+    title and its ``<link rel="canonical">``, from one parse with lexbor (selectolax), which takes
+    a third of lxml's time for this. Like a browser's, its tree leaves ``<template>`` contents out."""
+    tree = LexborHTMLParser(text)
+    base_node = tree.css_first("head base[href]")
+    base = (absolute_url(base_url, base_node.attributes.get("href") or "") if base_node else None) or base_url
     seen: dict[str, None] = {}
-    for href in tree.xpath("//a/@href"):
+    # A page repeats many of its hrefs (30 % on the corpus): each is resolved once.
+    resolved: set[str] = set()
+    for node in tree.css("a[href]"):
+        href = node.attributes.get("href")
+        if not href or href in resolved:
+            continue
+        resolved.add(href)
         href = href.strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
             continue
         absolute = absolute_url(base, href)
         if absolute and absolute.startswith(("http://", "https://")):
             seen.setdefault(urldefrag(absolute)[0], None)
-    return list(seen)
+    title_node = tree.css_first("title")
+    title = title_node.text().strip() if title_node is not None else None
+    return PageOutline(list(seen), title or None, _canonical(tree, base_url))
 
 
-def page_canonical(tree: Any, base_url: str) -> str | None:
-    """The absolute http(s) URL the page's ``<link rel="canonical">`` names, if it names one."""
-    for link in tree.xpath("//head/link[@rel][@href]"):
-        if "canonical" in (link.get("rel") or "").lower().split():
-            absolute = absolute_url(base_url, link.get("href").strip())
+def _canonical(tree: LexborHTMLParser, base_url: str) -> str | None:
+    for link in tree.css("head link[rel][href]"):
+        if "canonical" in (link.attributes.get("rel") or "").lower().split():
+            absolute = absolute_url(base_url, (link.attributes.get("href") or "").strip())
             if absolute and absolute.startswith(("http://", "https://")):
                 return urldefrag(absolute)[0]
             return None

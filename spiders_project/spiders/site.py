@@ -29,7 +29,7 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from spiders_project.contract import ROBOTS_BLOCKED, Inputs
-from spiders_project.conversion import absolute_url, page_canonical, page_links, parse_html
+from spiders_project.conversion import absolute_url, page_outline
 from spiders_project.fetching import (
     MAX_PAGE_BYTES,
     PAGE_SPIDER_SETTINGS,
@@ -143,13 +143,10 @@ class SiteSpider(PageSpider):
             page.content_hash = known.get("content_hash")
             links = list(known.get("links") or ())
         elif response.status < 300 and _is_html(response):
-            tree = parse_html(response.text)
-            if tree is not None:
-                links = page_links(tree, response.url)
-                title = (tree.findtext(".//title") or "").strip()
-                declared = page_canonical(tree, response.url)
-                if declared is not None:
-                    names.add(canonical_url(declared, self.scope))
+            outline = page_outline(response.text, response.url)
+            links, title = outline.links, outline.title
+            if outline.canonical is not None:
+                names.add(canonical_url(outline.canonical, self.scope))
         page.etag = _header(response, b"ETag") or (known.get("etag") if page.not_modified else None)
         page.last_modified = _header(response, b"Last-Modified") or (
             known.get("last_modified") if page.not_modified else None
