@@ -20,6 +20,7 @@ from gateway.api import (
     internal,
     openapi,
     opencx,
+    prometheus,
     schedules,
     scrapeless,
     scrapethis,
@@ -36,6 +37,7 @@ from gateway.http import (
     on_http_exception,
     on_unexpected_error,
 )
+from gateway.metrics import MetricsMiddleware
 from gateway.platform import Platform
 
 DIALECTS = (
@@ -61,18 +63,24 @@ def create_app(platform: Platform) -> Starlette:
     routes = [operation.route() for operation in DOCUMENTED]
     # The platform's own spiders (a per-batch token, no API key); not a public API.
     routes.append(Route("/internal/batches/{batch_id}/inputs", internal.batch_inputs, methods=["GET"]))
+    # An operator's Prometheus: its own credentials (prometheus.py), off the tenants' rate limits.
+    routes.append(Route(prometheus.METRICS_PATH, prometheus.metrics, methods=["GET"]))
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(CleanPathMiddleware),
+            Middleware(MetricsMiddleware),
             Middleware(
                 ApiKeyMiddleware,
                 keys=platform.keys,
                 limiter=platform.limiter,
                 default_rate_per_minute=platform.settings.rate_limit_per_minute,
-                public_paths=[operation.path for operation in DOCUMENTED if operation.public],
+                public_paths=[
+                    *(operation.path for operation in DOCUMENTED if operation.public),
+                    prometheus.METRICS_PATH,
+                ],
                 public_prefixes=(internal.INTERNAL_PREFIX,),
-                unlimited_prefixes=(internal.INTERNAL_PREFIX,),
+                unlimited_prefixes=(internal.INTERNAL_PREFIX, prometheus.METRICS_PATH),
             ),
         ],
         exception_handlers={

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from gateway.metrics import LOOP_DURATION, LOOP_FAILURES
+
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +69,8 @@ async def _every(loop: Loop, wake: asyncio.Event) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
+            LOOP_FAILURES.labels(loop.name).inc()
             log.exception("a pass of %s failed", loop.name)
+        LOOP_DURATION.labels(loop.name).observe(time.monotonic() - started)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), max(0.0, loop.interval - (time.monotonic() - started)))

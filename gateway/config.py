@@ -77,6 +77,8 @@ class Settings(BaseModel):
     # How long a node may be unreachable before its running jobs end as error.
     node_lost_after_seconds: float = Field(30.0, gt=0)
     log_level: str = "info"
+    # Bearer token for GET /metrics besides admin keys (an operator's Prometheus); unset: admin keys only.
+    metrics_token: str | None = Field(None, min_length=16)
     # How scrapyd nodes reach the gateway (batch spiders read their inputs there); derived if unset.
     internal_url: str | None = None
     # Non-public addresses batches may scrape anyway: "host:port" or networks ("10.2.0.0/16").

@@ -14,7 +14,8 @@ GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 
 # Bottom up: a module may import its own package and packages of a lower layer, nothing else.
 LAYERS: list[set[str]] = [
-    {"errors", "config", "clock", "headers", "store", "background"},
+    {"errors", "config", "clock", "headers", "store", "metrics"},
+    {"background"},
     {"accounts"},
     {"webhooks"},
     {"nodes"},

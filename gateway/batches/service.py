@@ -228,6 +228,12 @@ class BatchService:
             raise NotFound("Crawl not found" if kind == BatchKind.CRAWL else "Batch not found")
         return Batch.from_row(row._mapping)
 
+    async def census(self) -> list[tuple[str, int]]:
+        """(status, pages) over the pages of every batch and crawl kept: what the metrics report."""
+        async with self._store.read() as db:
+            rows = await db.execute(select(batch_pages.c.status, func.count()).group_by(batch_pages.c.status))
+            return [(str(status), int(count)) for status, count in rows]
+
     async def counts(self, batch_id: str) -> PageCounts:
         async with self._store.read() as db:
             rows = (await db.execute(_PAGE_COUNTS, {"batch_id": batch_id})).all()

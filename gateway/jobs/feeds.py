@@ -16,6 +16,7 @@ from sqlalchemy import insert, update
 
 from gateway.accounts.credits import charge_credits, credits_spent
 from gateway.jobs.models import Job
+from gateway.metrics import FEEDS, ITEMS_INGESTED, PAGE_RECORDS_INGESTED
 from gateway.nodes.scrapyd import ScrapydClient
 from gateway.store import Connection, Store
 from gateway.store.tables import items, jobs
@@ -59,6 +60,7 @@ class FeedIngest:
         Once the key's credits are spent, no more of an item job's feed is taken: the chunk that
         spent them is the most it can overrun by.
         """
+        FEEDS.reading(job.id)
         offset, seq, added = job.feed_offset, job.items_scraped, 0
         chunk = CHUNK_BYTES
         while True:
@@ -68,6 +70,7 @@ class FeedIngest:
             end = data.rfind(b"\n")
             if end < 0:
                 if len(data) < chunk:
+                    FEEDS.caught_up(job.id)
                     return added
                 if chunk >= MAX_LINE_BYTES:
                     end_of_line = await self._end_of_line(client, job, offset + len(data))
@@ -85,10 +88,12 @@ class FeedIngest:
             documents = feed_documents(data[:end], job.id)
             if not await self._save(job, offset, offset + end + 1, seq, documents):
                 return added  # someone else took this stretch of the feed
+            (PAGE_RECORDS_INGESTED if job.batch_id is not None else ITEMS_INGESTED).inc(len(documents))
             offset += end + 1
             seq += len(documents)
             added += len(documents)
             if len(data) < chunk:
+                FEEDS.caught_up(job.id)
                 return added
 
     async def _end_of_line(self, client: ScrapydClient, job: Job, position: int) -> int | None:

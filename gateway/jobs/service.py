@@ -199,6 +199,16 @@ class JobService:
         # Ids of jobs whose schedule call is under way in this process.
         self.sending: set[str] = set()
 
+    async def census(self) -> list[tuple[str, str, int]]:
+        """(status, spider name, jobs) over every job kept: what the metrics report."""
+        async with self._store.read() as db:
+            rows = await db.execute(
+                select(jobs.c.status, jobs.c.spider_name, func.count()).group_by(
+                    jobs.c.status, jobs.c.spider_name
+                )
+            )
+            return [(str(status), str(spider), int(count)) for status, spider, count in rows]
+
     async def start(
         self,
         key: ApiKey,

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, update
 
 from gateway.clock import utc_now
+from gateway.metrics import WEBHOOK_ATTEMPTS
 from gateway.store import Store
 from gateway.store.tables import webhook_events, webhook_secrets, webhook_subscriptions
 from gateway.webhooks.models import PAGE, STARTED, DeliveryStatus, Dialect
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0)
 ATTEMPT_SECONDS = 10.0
 KEEP_DELIVERED = timedelta(days=7)
+# An attempt's outcome as gateway_webhook_delivery_attempts_total counts it, by the event's status after it.
+_ATTEMPT_OUTCOMES = {
+    DeliveryStatus.DELIVERED.value: "delivered",
+    DeliveryStatus.PENDING.value: "retry",
+    DeliveryStatus.FAILED.value: "failed",
+}
 _SWEEP_EVERY = 60.0
 # Outcomes are recorded together, in one transaction, once this many attempts have ended or the
 # first of them ended this long ago; their events stay pending, and under way, until then.
@@ -396,6 +403,8 @@ class WebhookDelivery:
         outcomes = [self._outcome(event, attempt, now) for event, attempt in attempts]
         async with self._store.write() as db:
             await db.execute(_RECORD, outcomes)
+        for values in outcomes:
+            WEBHOOK_ATTEMPTS.labels(_ATTEMPT_OUTCOMES[str(values["outcome"])]).inc()
 
     def _outcome(self, event: _Due, attempt: Attempt, now: datetime) -> dict[str, object]:
         """The parameters of ``_RECORD`` for one attempt."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from gateway.clock import utc_now
 from gateway.errors import Conflict, NotFound
@@ -30,6 +30,14 @@ class WebhookService:
         # A retry asked for is the last attempt: one POST per request, whatever the receiver does.
         self._last_attempt = len(retry_delays)
         self.secrets = WebhookSecrets(store)
+
+    async def census(self) -> list[tuple[str, int]]:
+        """(status, events) over the outbox: what the metrics report."""
+        async with self._store.read() as db:
+            rows = await db.execute(
+                select(webhook_events.c.status, func.count()).group_by(webhook_events.c.status)
+            )
+            return [(str(status), int(count)) for status, count in rows]
 
     async def screen(
         self,
