@@ -69,7 +69,7 @@ def create_app(platform: Platform) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(CleanPathMiddleware),
-            Middleware(MetricsMiddleware),
+            Middleware(MetricsMiddleware, routes=routes),
             Middleware(
                 ApiKeyMiddleware,
                 keys=platform.keys,

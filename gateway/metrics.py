@@ -9,11 +9,12 @@ store and the nodes hold is read when ``GET /metrics`` is scraped (``gateway.api
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -73,6 +74,8 @@ class FeedProgress:
 
     def reading(self, job_id: str) -> None:
         now = time.monotonic()
+        if job_id not in self._read_at:
+            self._forget_ended(now)
         self._read_at[job_id] = now
         self._caught_up.setdefault(job_id, now)
 
@@ -82,22 +85,28 @@ class FeedProgress:
     def lag_seconds(self) -> float:
         """The longest any job still being read has gone since its feed was last read to its end."""
         now = time.monotonic()
-        for job_id in [
-            job_id for job_id, at in self._read_at.items() if now - at > self.FORGET_AFTER_SECONDS
-        ]:
+        self._forget_ended(now)
+        return max((now - self._caught_up[job_id] for job_id in self._read_at), default=0.0)
+
+    def _forget_ended(self, now: float) -> None:
+        ended = [job_id for job_id, at in self._read_at.items() if now - at > self.FORGET_AFTER_SECONDS]
+        for job_id in ended:
             del self._read_at[job_id]
             self._caught_up.pop(job_id, None)
-        return max((now - self._caught_up[job_id] for job_id in self._read_at), default=0.0)
 
 
 FEEDS = FeedProgress()
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class MetricsMiddleware:
-    """Counts every HTTP answer under its route's template (``/v2/batch/scrape/{batch_id}``)."""
+    """Counts every HTTP answer under its route's template (``/v2/batch/scrape/{batch_id}``), the
+    one its path matches even when it was refused before routing (401, 429)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
+        self.routes = list(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,11 +124,17 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            route = scope.get("route")
-            template = str(getattr(route, "path", UNMATCHED)) if route is not None else UNMATCHED
-            method = str(scope["method"]) if status != 405 else "other"
-            HTTP_REQUESTS.labels(template, method, str(status)).inc()
-            HTTP_LATENCY.labels(template, method).observe(time.perf_counter() - started)
+            # The method is the caller's to spell: only the standard ones get a label of their own.
+            method = str(scope["method"]) if scope["method"] in _METHODS else "other"
+            route = self._template(scope)
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+
+    def _template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            route = next((each for each in self.routes if each.matches(scope)[0] != Match.NONE), None)
+        return str(getattr(route, "path", UNMATCHED)) if route is not None else UNMATCHED
 
 
 def exposition(state: list[Metric]) -> bytes:

@@ -64,6 +64,11 @@ class ActionFailed(Exception):
     """An action could not be done: the page's error (``ACTION_FAILED``), naming the action."""
 
 
+class RenderTimeout(Exception):
+    """A page outlived its whole time in the browser (``TIMEOUT``). Not an ``OSError``, unlike the
+    built-in ``TimeoutError``: Scrapy would render the page again, and its scripts with it."""
+
+
 def total_wait_ms(actions: tuple[dict[str, Any], ...]) -> int:
     return sum(int(action.get("milliseconds") or 0) for action in actions if action.get("type") == "wait")
 
@@ -215,7 +220,8 @@ async def _settle(page: Any, remaining_ms: float) -> None:
 async def _evaluate(page: Any, script: str, room: int) -> tuple[str, str]:
     """A script's ``typeof`` and value, as JSON text: of its last expression, or, for a script
     that only a function's body can be (``return``, ``await``), what it returns. The value is made
-    JSON in the page, and measured there: one over ``room`` bytes never leaves it."""
+    JSON in the page and measured there (a value over ``room`` is refused before it is sent); the
+    page runs in the same world and could lie, so the caller checks the bytes it gets."""
     try:
         value_type, text = await page.evaluate(_AS_JSON % f"(\n{script}\n)", room)
     except Exception as exc:
@@ -224,7 +230,10 @@ async def _evaluate(page: Any, script: str, room: int) -> tuple[str, str]:
         value_type, text = await page.evaluate(_AS_JSON % f"(async () => {{\n{script}\n}})()", room)
     if text is None:
         raise ActionFailed(_OVER)
-    return str(value_type), str(text)
+    if not isinstance(text, str) or not isinstance(value_type, str):
+        # The page can redefine JSON.stringify: what comes back is checked here, not trusted.
+        raise ActionFailed("the script's value could not be made JSON")
+    return value_type, text
 
 
 # The page's DOM as page.content() would serialise it, measured without leaving the page.

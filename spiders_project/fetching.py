@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 
 from node.egress import BlockedRequest, HostNotFound
 from node.secret_arguments import INPUTS_TOKEN, INPUTS_TOKEN_VARIABLE
-from spiders_project.actions import ACTION_FAILED, ActionFailed
+from spiders_project.actions import ACTION_FAILED, ActionFailed, RenderTimeout
 from spiders_project.contract import Inputs
 from spiders_project.items import FetchedPage
 from spiders_project.middlewares import Proxy
@@ -141,7 +141,7 @@ def failure_code(failure: Failure) -> tuple[str, str]:
         return "BLOCKED_ADDRESS", message
     if isinstance(error, DownloadConnectionRefusedError | ConnectionRefusedError):
         return "CONNECTION_REFUSED", message
-    if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError):
+    if isinstance(error, DownloadTimeoutError | TimeoutError | TCPTimedOutError | RenderTimeout):
         return "TIMEOUT", message
     if isinstance(error, DownloadCancelledError) or "max size" in message.lower():
         return "TOO_LARGE", f"the page is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB"

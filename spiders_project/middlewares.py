@@ -15,7 +15,7 @@ from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 
-from spiders_project.actions import ActionFailed
+from spiders_project.actions import ActionFailed, RenderTimeout
 
 # Scrapy looks for a meta refresh in the first 4,096 characters of a page; in the encodings web
 # pages use, no character takes more than 4 bytes.
@@ -105,8 +105,8 @@ class ProxyRotationMiddleware:
         tried = int(request.meta.get("proxies_tried", 0))
         if not proxies or "proxy_index" not in request.meta or tried >= len(proxies):
             return None
-        if isinstance(exception, IgnoreRequest | ActionFailed):
-            # A page's own failure: its actions would fail (and repeat what they did) again.
+        if isinstance(exception, IgnoreRequest | ActionFailed | RenderTimeout):
+            # A page's own failure: its actions and scripts would fail (and repeat what they did) again.
             return None
         retry = request.replace(dont_filter=True)
         retry.meta["proxy_index"] = (request.meta["proxy_index"] + 1) % len(proxies)

@@ -17,7 +17,13 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from scrapy_playwright.page import PageMethod
 
 from node.egress import policy_from_settings
-from spiders_project.actions import ActionOutputs, ActionRunner, actions_seconds, take_screenshot
+from spiders_project.actions import (
+    ActionOutputs,
+    ActionRunner,
+    RenderTimeout,
+    actions_seconds,
+    take_screenshot,
+)
 from spiders_project.addresses import WEB_SCHEMES
 from spiders_project.guard_proxy import GuardProxy, Upstream
 from spiders_project.pages import PageOptions
@@ -80,7 +86,7 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):  # type: ignore
             if page is not None and not page.is_closed():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(page.close(), 10)
-            raise TimeoutError(f"the page took longer than {budget:g} s in the browser") from None
+            raise RenderTimeout(f"the page took longer than {budget:g} s in the browser") from None
         finally:
             self._pages.pop(id(request), None)
         limit = self._max_bytes(request)

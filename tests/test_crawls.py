@@ -117,6 +117,20 @@ def test_firecrawl_crawl_records_a_page_and_its_copy_once(firecrawl: Firecrawl) 
     assert (crawled.total, crawled.completed, crawled.credits_used) == (6, 6, 6)
 
 
+def test_a_site_of_copies_cannot_keep_a_crawl_fetching(firecrawl: Firecrawl) -> None:
+    with Website(pages=30) as site:
+        # Every page a copy of home, linking more copies: as faceted shop URLs do.
+        for n in range(30):
+            site.copy(n, of=HOME)
+        crawled = firecrawl.crawl(f"{site.url}/", limit=10, sitemap="skip", poll_interval=1, timeout=120)
+        fetched = len(site.page_request_times)
+
+    assert source_urls(crawled) == [f"{site.url}/"]
+    # Home and the two copies it links: a copy is not followed, so its copies are never asked for.
+    assert fetched == 3
+    assert crawled.credits_used == 1
+
+
 def test_firecrawl_crawl_total_counts_the_pages_waiting(firecrawl: Firecrawl) -> None:
     with Website(pages=14) as site:
         site.delay = 0.4

@@ -58,7 +58,17 @@ def test_metrics_follow_a_batch_and_the_requests_that_read_it(watched: Gateway, 
             interval=1.0,
             what="the batch to complete",
         )
-    after = scrape(watched, watched.admin_key())
+    # The store's counts are read at most every 10 s.
+    after = wait_until(
+        lambda: (
+            (now := scrape(watched, watched.admin_key()))
+            and value(now["gateway_batch_pages"], "gateway_batch_pages", status="completed") >= len(pages)
+            and now
+        ),
+        timeout=30,
+        interval=2.0,
+        what="the metrics to count the batch's pages",
+    )
 
     assert value(during["gateway_node_up"], "gateway_node_up") == 1
     assert {"job-sync", "batch-progress", "scheduler"} <= {
@@ -95,6 +105,8 @@ def test_scrapes_take_no_rate_limit_and_no_caller_chosen_label(watched: Gateway)
     admin = watched.admin_key()
     probe = secrets.token_hex(8)
     httpx.get(f"{watched.url}/no/such/route/{probe}")
+    httpx.request(f"X{probe}", f"{watched.url}/v2/scrape")
+    httpx.get(f"{watched.url}/v2/batch/scrape/{probe}")  # no key: 401, before any route ran
 
     # The gateway allows 20 requests a minute a key: a scraper is not one of them.
     answers = [
@@ -107,5 +119,7 @@ def test_scrapes_take_no_rate_limit_and_no_caller_chosen_label(watched: Gateway)
     text = answers[-1].text
     assert probe not in text
     assert 'route="unmatched"' in text
+    assert 'method="other"' in text
+    assert 'route="/v2/batch/scrape/{batch_id}",status="401"' in text
     assert admin not in text
     assert TOKEN not in text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -269,11 +271,26 @@ def test_a_meta_refresh_is_found_in_the_head_without_decoding_the_page() -> None
 
 
 def test_a_feed_line_with_nan_is_kept_as_json_can_carry_it() -> None:
-    block = b'{"price": NaN, "range": [Infinity, -Infinity], "name": "x"}\n{"ok": 1}\n'
+    block = b'{"price": NaN, "range": [Infinity, -Infinity], "name": "x\\ud83d"}\n{"ok": 1}\n'
 
     first, second = feed_documents(block, "job")
 
-    assert first.value == {"price": None, "range": [None, None], "name": "x"}
+    assert first.value == {"price": None, "range": [None, None], "name": "x\ud83d"}
     assert json.loads(first.text) == first.value
     assert "NaN" not in first.text
+    # Still storable: the lone surrogate stays escaped (a raw one cannot be encoded as UTF-8).
+    first.text.encode("utf-8")
     assert second.text == '{"ok": 1}'
+
+
+def test_a_page_nested_a_hundred_thousand_deep_is_outlined_at_once() -> None:
+    deep = '<html><body><a href="/top">x</a>' + "<div>" * 200_000 + "</body></html>"
+    script = (
+        "import sys; from spiders_project.conversion import page_outline;"
+        "print(page_outline(sys.stdin.read(), 'http://site.example/').links)"
+    )
+    # In a process of its own: a parse that takes minutes (lexbor's, on this page) is stopped.
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=deep, capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.strip() == "['http://site.example/top']"

@@ -229,8 +229,9 @@ class BatchService:
         return Batch.from_row(row._mapping)
 
     async def census(self) -> list[tuple[str, int]]:
-        """(status, pages) over the pages of every batch and crawl kept: what the metrics report."""
-        async with self._store.read() as db:
+        """(status, pages) over the pages of every batch and crawl kept: what the metrics report
+        (off the event loop)."""
+        async with self._store.scan() as db:
             rows = await db.execute(select(batch_pages.c.status, func.count()).group_by(batch_pages.c.status))
             return [(str(status), int(count)) for status, count in rows]
 

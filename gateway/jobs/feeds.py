@@ -152,6 +152,7 @@ def feed_documents(block: bytes, job_id: str) -> list[Document]:
             log.warning("job %s: skipped a feed line that is not JSON: %.200s", job_id, text)
             continue
         if constants:
-            text = json.dumps(value, ensure_ascii=False)
+            # ASCII, as an escaped lone surrogate ("\ud83d") stays escaped: the store takes no raw one.
+            text = json.dumps(value)
         documents.append(Document(text, value))
     return documents

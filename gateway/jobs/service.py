@@ -200,8 +200,8 @@ class JobService:
         self.sending: set[str] = set()
 
     async def census(self) -> list[tuple[str, str, int]]:
-        """(status, spider name, jobs) over every job kept: what the metrics report."""
-        async with self._store.read() as db:
+        """(status, spider name, jobs) over every job kept: what the metrics report (off the event loop)."""
+        async with self._store.scan() as db:
             rows = await db.execute(
                 select(jobs.c.status, jobs.c.spider_name, func.count()).group_by(
                     jobs.c.status, jobs.c.spider_name

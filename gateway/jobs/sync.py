@@ -148,6 +148,10 @@ class JobSync:
                 return
             except ScrapydError as exc:
                 log.warning("job %s: %s", job.id, exc)
+            except Exception:
+                # One job's failure (a feed line the store refuses) must not stop the node's others.
+                log.exception("job %s: its sync failed; the node's other jobs go on", job.id)
+                self._stalled_job[name] = job.id
 
     async def _snapshot(
         self, client: ScrapydClient, node_jobs: list[Job], asked_at: datetime

@@ -32,8 +32,8 @@ class WebhookService:
         self.secrets = WebhookSecrets(store)
 
     async def census(self) -> list[tuple[str, int]]:
-        """(status, events) over the outbox: what the metrics report."""
-        async with self._store.read() as db:
+        """(status, events) over the outbox: what the metrics report (off the event loop)."""
+        async with self._store.scan() as db:
             rows = await db.execute(
                 select(webhook_events.c.status, func.count()).group_by(webhook_events.c.status)
             )

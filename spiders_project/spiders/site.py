@@ -43,6 +43,9 @@ from spiders_project.items import FetchedPage
 from spiders_project.site_scope import CrawlScope, ScopeRules, canonical_url
 
 MAX_REDIRECTS = 5
+# Page requests a crawl may make for each page its limit allows: the rest went to redirects and to
+# copies of pages recorded, which take no place under the limit.
+MAX_REQUESTS_PER_PAGE = 3
 MAX_SITEMAPS = 50
 _SITEMAP_LINE = re.compile(rb"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
@@ -136,6 +139,7 @@ class SiteSpider(PageSpider):
         known = self._known.get(url) or {}
         links: list[str] = []
         names: set[str] = {url}
+        # No title for what is not HTML: never the same as an HTML page's, even an untitled one's.
         title: str | None = None
         if response.status == 304:
             # Unchanged since the last crawl: what that crawl learnt of the page still holds.
@@ -152,16 +156,18 @@ class SiteSpider(PageSpider):
             known.get("last_modified") if page.not_modified else None
         )
         page.links = links
+        if any(name in self._kept and self._kept[name] == title for name in names):
+            # A copy's links are its original's: it is neither recorded nor followed.
+            self.logger.info("%s duplicates a page recorded already (its canonical URL)", url)
+            yield from self._pump()
+            return
         listed: list[FetchedPage] = []
         if self.scope.sitemap != "only" and (self.scope.max_depth is None or depth < self.scope.max_depth):
             for link in links:
                 listed += self._admit(link, depth + 1)
-        if any(name in self._kept and self._kept[name] == title for name in names):
-            self.logger.info("%s duplicates a page recorded already (its canonical URL)", url)
-        else:
-            for name in names:
-                self._kept.setdefault(name, title)
-            yield self._record(page)
+        for name in names:
+            self._kept.setdefault(name, title)
+        yield self._record(page)
         yield from listed
         yield from self._pump()
 
@@ -267,7 +273,11 @@ class SiteSpider(PageSpider):
         """Send pages from the frontier while the page limit and Scrapy's concurrency allow."""
         window = 2 * self.settings.getint("CONCURRENT_REQUESTS", 16)
         while self._frontier and self._in_flight < window:
-            if self._pages_recorded + self._in_flight >= self.scope.page_limit:
+            if self._pages_recorded + self._in_flight >= self.scope.page_limit or self._requested >= (
+                MAX_REQUESTS_PER_PAGE * self.scope.page_limit
+            ):
+                # The limit is reached, or so many requests went to pages never recorded (copies,
+                # redirects) that a site of copies cannot keep the crawl going.
                 self._frontier.clear()
                 return
             url, depth = self._frontier.popleft()
