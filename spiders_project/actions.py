@@ -177,7 +177,8 @@ class ActionRunner:
             self.outputs.add(len(png) * 4 // 3)
             self.outputs.screenshots.append(png)
         elif kind == "scrape":
-            # Measured in the page first: a DOM over the bound never crosses to this process.
+            # Measured in the page first, so a DOM plainly over the bound is not sent (the page could
+            # lie about its length: what arrives is counted again).
             if int(await page.evaluate(_HTML_LENGTH)) > self.outputs.room:
                 raise ActionFailed(_OVER)
             html = await page.content()

@@ -167,7 +167,7 @@ def _absolute_http(base: str, href: str) -> str | None:
 def page_images(tree: Any, base_url: str) -> list[str]:
     """Absolute http(s) URLs of the page's images (``img`` and ``picture`` sources, every
     ``srcset`` candidate), de-duplicated, in page order; inlined (``data:``) ones are left out."""
-    base = absolute_url(base_url, tree.xpath("string(//head/base/@href)")) or base_url
+    base = _base(base_url, tree.xpath("string(//head/base/@href)"))
     seen: dict[str, None] = {}
     for element in tree.xpath("//img | //picture/source"):
         candidates = [element.get("src") or ""]

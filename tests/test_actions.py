@@ -191,6 +191,18 @@ def test_script_values_json_cannot_carry_come_back_as_json(
         firecrawl.scrape(site.url, actions=[ExecuteJavascriptAction(script="'x'.repeat(17 * 1024 * 1024)")])
 
 
+def test_a_page_that_fakes_json_gets_no_value_past_the_check(
+    gateway: Gateway, site: QuotesSite, key: str
+) -> None:
+    # The value is made JSON in the page's own world, which the page (or a script) can rewrite.
+    fake = "JSON.stringify = () => ({length: 0}); 5"
+
+    with pytest.raises(FirecrawlError, match="could not be made JSON"):
+        Firecrawl(api_url=gateway.url, api_key=key).scrape(
+            site.url, actions=[ExecuteJavascriptAction(script=fake)]
+        )
+
+
 def test_a_script_that_never_ends_fails_its_page_in_bounded_time(
     gateway: Gateway, site: QuotesSite, key: str
 ) -> None:
